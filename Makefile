@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo docs fuzz bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[aws,kube,sandbox,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check lbctl providers tests bench
+	$(BIN)/ruff format --check lbctl providers tests bench
+	$(BIN)/mypy lbctl providers
+	$(BIN)/lint-imports
+
+docs: $(STAMP)
+	$(BIN)/lbctl annotations --markdown > docs/annotations.md.body
+	{ cat docs/annotations.header.md; cat docs/annotations.md.body; } > docs/annotations.md
+	rm docs/annotations.md.body
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

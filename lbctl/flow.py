@@ -1,0 +1,136 @@
+"""The one flow every entry point shares: validate -> observe -> desired -> diff -> apply.
+
+`lbctl plan`, `lbctl apply`, `lbctl delete` and the controller all call `plan_services`
+and then (except `plan`) `apply_plans`. Invalid input is caught before `observe`, so a
+Service with a bad annotation causes no cloud call at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lbctl import plan as planning
+from lbctl import rules
+from lbctl.errors import FieldError, InvalidInput, LbctlError
+from lbctl.model import NodeView, ServiceView
+from lbctl.plan import ServicePlan
+from lbctl.provider import Observed, Provider
+
+
+@dataclass
+class Planned:
+    plans: list[ServicePlan]
+    observed: Observed
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.errors for p in self.plans)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(p.changes for p in self.plans)
+
+
+def check_identity(view: ServiceView) -> None:
+    """What naming and ownership need: lbctl names balancers after the Service's UID."""
+    errors = []
+    if not view.name:
+        errors.append(FieldError("a Service needs a name", field="metadata.name", value=""))
+    if not view.uid:
+        errors.append(
+            FieldError(
+                "the load balancer is named after the UID the API server assigned; "
+                "give the Service as the cluster has it (kubectl get service NAME -o yaml)",
+                field="metadata.uid",
+                value="",
+            )
+        )
+    if errors:
+        raise InvalidInput(errors)
+
+
+def wants_balancer(
+    provider: Provider, view: ServiceView, *, deleting: bool, load_balancer_class: str | None
+) -> bool:
+    return (
+        not deleting
+        and not view.deleting
+        and rules.wants_load_balancer(view, load_balancer_class)
+        and provider.handles(view)
+    )
+
+
+def plan_services(
+    provider: Provider,
+    views: Sequence[ServiceView],
+    nodes: Sequence[NodeView],
+    *,
+    deleting: bool = False,
+    load_balancer_class: str | None = None,
+) -> Planned:
+    eligible = rules.eligible_nodes(nodes)
+    plans: list[ServicePlan] = []
+    wanted: dict[str, bool] = {}
+    for view in views:
+        plan = ServicePlan(view.key, provider.name, "")
+        plans.append(plan)
+        try:
+            check_identity(view)
+            plan.load_balancer_name = provider.load_balancer_name(view)
+            wanted[view.key] = wants_balancer(
+                provider, view, deleting=deleting, load_balancer_class=load_balancer_class
+            )
+            if wanted[view.key]:
+                plan.warnings = provider.validate(view)
+        except InvalidInput as e:
+            plan.errors = e.errors
+    valid = [v for v, p in zip(views, plans, strict=True) if not p.errors]
+    observed = provider.observe(valid, eligible, wanted=wanted) if valid else Observed()
+    for view, plan in zip(views, plans, strict=True):
+        if not plan.errors:
+            _fill(plan, provider, view, eligible, observed, wanted[view.key])
+    return Planned(plans, observed)
+
+
+def _fill(
+    plan: ServicePlan,
+    provider: Provider,
+    view: ServiceView,
+    nodes: Sequence[NodeView],
+    observed: Observed,
+    wanted: bool,
+) -> None:
+    clashes = observed.clashes.get(view.key, [])
+    if clashes:
+        plan.errors = [c.to_field_error() for c in clashes]
+        return
+    try:
+        desired = provider.desired(view, nodes, observed) if wanted else []
+    except InvalidInput as e:
+        plan.errors = e.errors
+        return
+    reason = "no longer wanted" if wanted else "the Service no longer wants a load balancer"
+    plan.changes = planning.diff(
+        desired,
+        observed.owned(view.key),
+        kind_order=provider.kind_order,
+        immutable=provider.immutable,
+        dependents=provider.dependents,
+        delete_reason=reason,
+    )
+    plan.ingress = list(observed.ingress.get(view.key, [])) if wanted else []
+
+
+def apply_plans(provider: Provider, planned: Planned) -> list[str]:
+    """Carry out every plan without errors; returns the failures (the plan keeps them too)."""
+    failures: list[str] = []
+    for plan in planned.plans:
+        if plan.errors:
+            continue
+        try:
+            plan.ingress = provider.apply(plan, planned.observed)
+        except LbctlError as e:
+            plan.errors.append(FieldError(str(e), field="apply", value=plan.service))
+            failures.append(f"{plan.service}: {e}")
+    return failures

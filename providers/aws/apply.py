@@ -1,0 +1,301 @@
+"""Every AWS write of a classic-ELB plan, one handler per (kind, op), in plan order.
+
+Values the plan marks "(known after apply)" (the managed security group's id) are filled
+in from what this apply created. Creates are safe to repeat after a crash: names are
+deterministic, ownership tags are written in the create call itself, and a duplicate
+security group is adopted only when it carries this cluster's owned tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lbctl.calls import CallCounter
+from lbctl.errors import NotOwned, RetryAfter
+from lbctl.model import KNOWN_AFTER_APPLY, Ingress
+from lbctl.plan import Change, Op, ServicePlan
+from lbctl.provider import Observed
+from providers.aws import clb
+from providers.aws import tags as tagging
+from providers.aws.client import AWSClient, AWSError
+from providers.aws.observe import Facts, flatten
+
+SG_DELETE_ATTEMPTS = 60  # x 5 s: ENIs of a deleted ELB take minutes to go
+SG_DELETE_DELAY = 5.0
+BATCH = 100
+
+
+def group_permissions(perms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One flat rule per entry -> EC2's grouped IpPermissions."""
+    grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for p in perms:
+        key = (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"))
+        entry = grouped.setdefault(key, {"IpProtocol": p["IpProtocol"]})
+        if p["IpProtocol"] != "-1":
+            entry.update(FromPort=p["FromPort"], ToPort=p["ToPort"])
+        if "CidrIp" in p:
+            entry.setdefault("IpRanges", []).append({"CidrIp": p["CidrIp"]})
+        if "CidrIpv6" in p:
+            entry.setdefault("Ipv6Ranges", []).append({"CidrIpv6": p["CidrIpv6"]})
+        if "GroupId" in p:
+            entry.setdefault("UserIdGroupPairs", []).append({"GroupId": p["GroupId"]})
+    return list(grouped.values())
+
+
+class Applier:
+    def __init__(self, client: AWSClient, counter: CallCounter) -> None:
+        self.client = client
+        self.counter = counter
+        self.group_ids: dict[str, str] = {}  # managed SG name -> id
+        self.dns_name = ""
+        self.elb_deleted = False
+        # (lb, "listener"|"backend", port) -> policy names, as written so far
+        self.assigned: dict[tuple[str, str, int], list[str]] = {}
+
+    def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
+        facts: Facts = observed.facts
+        for res in observed.owned(plan.service):
+            if res.kind == clb.SG:
+                self.group_ids[res.name] = res.id
+            if res.kind == clb.ELB:
+                self._remember_policies(res.name, res.props)
+        for change in plan.changes:
+            handler = getattr(self, "_" + change.kind.split(":", 1)[1].replace("-", "_"))
+            handler(change, facts)
+        wanted = any(c.desired is not None and c.kind == clb.ELB for c in plan.changes) or (
+            bool(observed.ingress.get(plan.service)) and not self.elb_deleted)
+        if self.dns_name:
+            return [Ingress(hostname=self.dns_name)]
+        return list(observed.ingress.get(plan.service, [])) if wanted else []
+
+    def _remember_policies(self, lb: str, props: Mapping[str, Any]) -> None:
+        for port, names in props.get("ListenerPolicies", {}).items():
+            self.assigned[(lb, "listener", int(port))] = list(names)
+        for port, names in props.get("BackendPolicies", {}).items():
+            self.assigned[(lb, "backend", int(port))] = list(names)
+
+    def _resolve(self, value: Any) -> Any:
+        if value == KNOWN_AFTER_APPLY:
+            if len(self.group_ids) == 1:
+                return next(iter(self.group_ids.values()))
+            raise AWSError("apply", "the managed security group id is not known")
+        if isinstance(value, list):
+            return [self._resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in value.items()}
+        return value
+
+    # --- security groups -------------------------------------------------------------------
+
+    def _security_group(self, change: Change, facts: Facts) -> None:
+        if change.op in (Op.DELETE, Op.REPLACE):
+            assert change.observed is not None
+            self._delete_group(change.observed.id)
+        if change.op in (Op.CREATE, Op.REPLACE):
+            assert change.desired is not None
+            self.group_ids[change.name] = self._create_group(change.desired.props)
+        if change.op is Op.UPDATE:
+            assert change.desired is not None and change.observed is not None
+            self.client.call("ec2", "CreateTags", Resources=[change.observed.id],
+                             Tags=tagging.as_list(change.desired.props["Tags"]))
+
+    def _create_group(self, props: Mapping[str, Any]) -> str:
+        try:
+            out = self.client.call(
+                "ec2", "CreateSecurityGroup", GroupName=props["GroupName"],
+                Description=props["Description"], VpcId=props["VpcId"],
+                TagSpecifications=[{"ResourceType": "security-group",
+                                    "Tags": tagging.as_list(props["Tags"])}])
+            return str(out["GroupId"])
+        except AWSError as e:
+            if e.code != "InvalidGroup.Duplicate":
+                raise
+        # Created by an earlier, interrupted run: adopt it only if it is ours.
+        found = self.client.call("ec2", "DescribeSecurityGroups", Filters=[
+            {"Name": "group-name", "Values": [props["GroupName"]]},
+            {"Name": "vpc-id", "Values": [props["VpcId"]]}])["SecurityGroups"]
+        group = found[0]
+        cluster_key = next(k for k in props["Tags"] if k.startswith("kubernetes.io/cluster/"))
+        if tagging.as_dict(group.get("Tags")).get(cluster_key) != "owned":
+            raise NotOwned(clb.SG, props["GroupName"], f"{group['GroupId']} is not tagged owned")
+        return str(group["GroupId"])
+
+    def _delete_group(self, group_id: str) -> None:
+        for _ in range(SG_DELETE_ATTEMPTS):
+            try:
+                self.client.call("ec2", "DeleteSecurityGroup", GroupId=group_id)
+                return
+            except AWSError as e:
+                if e.code == "InvalidGroup.NotFound":
+                    return
+                if e.code != "DependencyViolation":
+                    raise
+            self.counter.sleep(SG_DELETE_DELAY)
+        raise RetryAfter(f"security group {group_id} is still in use; will retry", 30)
+
+    def _security_group_ingress(self, change: Change, facts: Facts) -> None:
+        before = change.observed.props["IpPermissions"] if change.observed else []
+        after = self._resolve(change.desired.props["IpPermissions"]) if change.desired else []
+        props = (change.desired or change.observed).props  # type: ignore[union-attr]
+        group_id = props.get("GroupId") or self._group_id(change)
+        keys_after = {clb.permission_key(p) for p in after}
+        keys_before = {clb.permission_key(p) for p in before}
+        revoke = [p for p in before if clb.permission_key(p) not in keys_after]
+        grant = [p for p in after if clb.permission_key(p) not in keys_before]
+        if revoke:
+            self._ingress("RevokeSecurityGroupIngress", group_id, revoke)
+        if grant:
+            self._ingress("AuthorizeSecurityGroupIngress", group_id, grant)
+
+    def _group_id(self, change: Change) -> str:
+        if change.observed is not None and change.observed.id:
+            return change.observed.id
+        return self.group_ids[change.name]
+
+    def _ingress(self, operation: str, group_id: str, perms: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self.client.call("ec2", operation, GroupId=group_id,
+                             IpPermissions=group_permissions(perms))
+        except AWSError as e:
+            if e.code not in ("InvalidPermission.Duplicate", "InvalidPermission.NotFound"):
+                raise
+
+    # --- the balancer ----------------------------------------------------------------------
+
+    def _elb(self, change: Change, facts: Facts) -> None:
+        if change.op in (Op.DELETE, Op.REPLACE):
+            self._delete_elb(change.name)
+        if change.op in (Op.CREATE, Op.REPLACE):
+            assert change.desired is not None
+            props = self._resolve(dict(change.desired.props))
+            out = self.client.call(
+                "elb", "CreateLoadBalancer", LoadBalancerName=props["LoadBalancerName"],
+                Listeners=props["Listeners"], Subnets=props["Subnets"],
+                SecurityGroups=props["SecurityGroups"], Scheme=props["Scheme"],
+                Tags=tagging.as_list(props["Tags"]))
+            self.dns_name = out["DNSName"]
+            self.elb_deleted = False
+        if change.op is Op.UPDATE:
+            self._update_elb(change)
+
+    def _delete_elb(self, name: str) -> None:
+        try:
+            self.client.call("elb", "DeleteLoadBalancer", LoadBalancerName=name)
+        except AWSError as e:
+            if e.code != "LoadBalancerNotFound":
+                raise
+        self.elb_deleted = True
+        self.assigned = {k: v for k, v in self.assigned.items() if k[0] != name}
+
+    def _update_elb(self, change: Change) -> None:
+        assert change.desired is not None and change.observed is not None
+        lb = change.name
+        want = self._resolve(dict(change.desired.props))
+        have = change.observed.props
+        if "Listeners" in change.changed:
+            self._sync_listeners(lb, have["Listeners"], want["Listeners"])
+        if "Subnets" in change.changed:
+            add = sorted(set(want["Subnets"]) - set(have["Subnets"]))
+            drop = sorted(set(have["Subnets"]) - set(want["Subnets"]))
+            if add:
+                self.client.call("elb", "AttachLoadBalancerToSubnets",
+                                 LoadBalancerName=lb, Subnets=add)
+            if drop:
+                self.client.call("elb", "DetachLoadBalancerFromSubnets",
+                                 LoadBalancerName=lb, Subnets=drop)
+        if "SecurityGroups" in change.changed:
+            self.client.call("elb", "ApplySecurityGroupsToLoadBalancer",
+                             LoadBalancerName=lb, SecurityGroups=want["SecurityGroups"])
+        if "Tags" in change.changed:
+            self.client.call("elb", "AddTags", LoadBalancerNames=[lb],
+                             Tags=tagging.as_list(want["Tags"]))
+
+    def _sync_listeners(self, lb: str, have: Sequence[Mapping[str, Any]],
+                        want: Sequence[Mapping[str, Any]]) -> None:
+        """A changed listener is deleted by port and created again (the API has no modify)."""
+        wanted = {item["LoadBalancerPort"]: item for item in want}
+        stale = [item["LoadBalancerPort"] for item in have
+                 if wanted.get(item["LoadBalancerPort"]) != item]
+        current = {item["LoadBalancerPort"] for item in have} - set(stale)
+        fresh = [item for port, item in sorted(wanted.items()) if port not in current]
+        if stale:
+            self.client.call("elb", "DeleteLoadBalancerListeners", LoadBalancerName=lb,
+                             LoadBalancerPorts=sorted(stale))
+            for port in stale:
+                self.assigned.pop((lb, "listener", port), None)
+        if fresh:
+            self.client.call("elb", "CreateLoadBalancerListeners", LoadBalancerName=lb,
+                             Listeners=list(fresh))
+
+    def _elb_health_check(self, change: Change, facts: Facts) -> None:
+        if change.desired is not None:
+            self.client.call("elb", "ConfigureHealthCheck", LoadBalancerName=change.name,
+                             HealthCheck=dict(change.desired.props))
+
+    def _elb_attributes(self, change: Change, facts: Facts) -> None:
+        if change.desired is not None:
+            self.client.call("elb", "ModifyLoadBalancerAttributes", LoadBalancerName=change.name,
+                             LoadBalancerAttributes=dict(change.desired.props))
+
+    def _elb_instances(self, change: Change, facts: Facts) -> None:
+        if change.desired is None:
+            return
+        want = set(change.desired.props["Instances"])
+        have = set(change.observed.props["Instances"]) if change.observed else set()
+        for operation, ids in (("DeregisterInstancesFromLoadBalancer", sorted(have - want)),
+                               ("RegisterInstancesWithLoadBalancer", sorted(want - have))):
+            for i in range(0, len(ids), BATCH):
+                self.client.call("elb", operation, LoadBalancerName=change.name,
+                                 Instances=[{"InstanceId": x} for x in ids[i : i + BATCH]])
+
+    # --- policies --------------------------------------------------------------------------
+
+    def _elb_policy(self, change: Change, facts: Facts) -> None:
+        resource = change.observed or change.desired
+        assert resource is not None and resource.id, "a policy Resource carries its ELB's name"
+        lb = resource.id
+        if change.op in (Op.DELETE, Op.REPLACE):
+            self._assign(lb, change.name, change.observed.props if change.observed else {}, {})
+            if change.op is Op.DELETE or change.observed is not None:
+                self._call_ignoring("DeleteLoadBalancerPolicy", "PolicyNotFound",
+                                    LoadBalancerName=lb, PolicyName=change.name)
+        if change.op in (Op.CREATE, Op.REPLACE):
+            assert change.desired is not None
+            props = change.desired.props
+            self.client.call(
+                "elb", "CreateLoadBalancerPolicy", LoadBalancerName=lb, PolicyName=change.name,
+                PolicyTypeName=props["PolicyTypeName"],
+                PolicyAttributes=[{"AttributeName": k, "AttributeValue": v}
+                                  for k, v in props["PolicyAttributes"].items()])
+            self._assign(lb, change.name, {}, props)
+        if change.op is Op.UPDATE:
+            assert change.desired is not None and change.observed is not None
+            self._assign(lb, change.name, change.observed.props, change.desired.props)
+
+    def _assign(self, lb: str, policy: str, before: Mapping[str, Any],
+                after: Mapping[str, Any]) -> None:
+        for where, field, operation, port_arg in (
+            ("backend", "InstancePorts", "SetLoadBalancerPoliciesForBackendServer",
+             "InstancePort"),
+            ("listener", "LoadBalancerPorts", "SetLoadBalancerPoliciesOfListener",
+             "LoadBalancerPort"),
+        ):
+            old, new = set(before.get(field, [])), set(after.get(field, []))
+            for port in sorted(old ^ new):
+                names = [n for n in self.assigned.get((lb, where, port), []) if n != policy]
+                if port in new:
+                    names.append(policy)
+                self.client.call("elb", operation, LoadBalancerName=lb,
+                                 PolicyNames=names, **{port_arg: port})
+                self.assigned[(lb, where, port)] = names
+
+    def _call_ignoring(self, operation: str, code: str, **kwargs: Any) -> None:
+        try:
+            self.client.call("elb", operation, **kwargs)
+        except AWSError as e:
+            if e.code != code:
+                raise
+
+
+__all__ = ["Applier", "flatten", "group_permissions"]

@@ -1,0 +1,334 @@
+"""Every AWS read, batched across the Services of one sync.
+
+One observe issues, whatever the number of Services: one (paged) DescribeLoadBalancers,
+DescribeTags per 20 balancers found, one filtered DescribeInstances, one DescribeSecurityGroups
+filtered to the cluster VPC, and, when discovery is needed, one DescribeSubnets,
+DescribeRouteTables and DescribeAvailabilityZones. Per existing balancer that is still
+wanted: DescribeLoadBalancerAttributes and DescribeLoadBalancerPolicies (the API has no
+batch form). Nothing is described without a filter but the balancer list itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lbctl.errors import FieldError, InvalidInput, NotOwned
+from lbctl.model import Ingress, NodeView, Resource, ServiceView
+from lbctl.provider import Observed
+from providers.aws import annotations as A
+from providers.aws import clb
+from providers.aws import tags as tagging
+from providers.aws.client import AWSClient, AWSError
+from providers.aws.config import AWSConfig
+from providers.aws.instances import instance_id
+
+FILTER_CHUNK = 150  # AWS allows 200 values per filter; upstream stays below on purpose
+TAG_CHUNK = 20
+
+
+@dataclass
+class Facts:
+    vpc_id: str = ""
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subnets: list[dict[str, Any]] = field(default_factory=list)
+    route_tables: list[dict[str, Any]] = field(default_factory=list)
+    zone_types: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    managed_group_ids: dict[str, str] = field(default_factory=dict)  # service key -> SG id
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Observer:
+    def __init__(self, client: AWSClient, config: AWSConfig) -> None:
+        self.client = client
+        self.config = config
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def balancers(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not names:
+            return {}
+        if len(names) == 1:
+            try:
+                page = self.client.call("elb", "DescribeLoadBalancers", LoadBalancerNames=names)
+            except AWSError as e:
+                if e.code == "LoadBalancerNotFound":
+                    return {}
+                raise
+            found = page.get("LoadBalancerDescriptions", [])
+        else:
+            found = list(self.client.pages("elb", "DescribeLoadBalancers",
+                                           items="LoadBalancerDescriptions", token="NextMarker",
+                                           request_token="Marker", PageSize=400))
+        wanted = set(names)
+        return {d["LoadBalancerName"]: d for d in found if d["LoadBalancerName"] in wanted}
+
+    def balancer_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for chunk in _chunks(sorted(names), TAG_CHUNK):
+            page = self.client.call("elb", "DescribeTags", LoadBalancerNames=list(chunk))
+            for item in page.get("TagDescriptions", []):
+                out[item["LoadBalancerName"]] = tagging.as_dict(item.get("Tags"))
+        return out
+
+    def instances(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(ids), FILTER_CHUNK):
+            for reservation in self.client.pages(
+                "ec2", "DescribeInstances", items="Reservations",
+                Filters=[{"Name": "instance-id", "Values": list(chunk)}],
+            ):
+                for inst in reservation.get("Instances", []):
+                    if tagging.in_cluster(tagging.as_dict(inst.get("Tags")),
+                                          self.config.cluster_id):
+                        out[inst["InstanceId"]] = inst
+        return out
+
+    def in_vpc(self, operation: str, items: str, vpc: str) -> list[dict[str, Any]]:
+        return list(self.client.pages(
+            "ec2", operation, items=items, Filters=[{"Name": "vpc-id", "Values": [vpc]}]))
+
+    def zone_types(self) -> dict[str, str]:
+        page = self.client.call("ec2", "DescribeAvailabilityZones")
+        return {z["ZoneName"]: z.get("ZoneType", "availability-zone")
+                for z in page.get("AvailabilityZones", [])}
+
+    # --- the whole observation -----------------------------------------------------------
+
+    def observe(self, views: Sequence[ServiceView], nodes: Sequence[NodeView],
+                names: Mapping[str, str], wanted: Mapping[str, bool],
+                parsed: Mapping[str, Any]) -> Observed:
+        observed = Observed(facts=Facts())
+        facts: Facts = observed.facts
+        elbs = self.balancers(sorted(set(names.values())))
+        elb_tags = self.balancer_tags(list(elbs)) if elbs else {}
+        any_wanted = any(wanted.values())
+        if any_wanted:
+            ids = sorted({i for n in nodes if (i := instance_id(n.provider_id))})
+            facts.instances = self.instances(ids) if ids else {}
+        facts.vpc_id = self.config.vpc or next(
+            (i["VpcId"] for i in facts.instances.values() if i.get("VpcId")), ""
+        ) or next((d["VPCId"] for d in elbs.values() if d.get("VPCId")), "")
+        if facts.vpc_id:
+            groups = self.in_vpc("DescribeSecurityGroups", "SecurityGroups", facts.vpc_id)
+            facts.groups = {g["GroupId"]: g for g in groups}
+        if any_wanted and facts.vpc_id:
+            facts.subnets = self.in_vpc("DescribeSubnets", "Subnets", facts.vpc_id)
+            if any(not _explicit_ids(parsed.get(v.key)) for v in views if wanted[v.key]):
+                facts.route_tables = self.in_vpc("DescribeRouteTables", "RouteTables",
+                                                 facts.vpc_id)
+                facts.zone_types = self.zone_types()
+        for view in views:
+            self._service(observed, view, names[view.key], wanted[view.key],
+                          parsed.get(view.key), elbs, elb_tags)
+        return observed
+
+    def _service(self, observed: Observed, view: ServiceView, lb: str, wanted: bool,
+                 parsed: Any, elbs: Mapping[str, dict[str, Any]],
+                 elb_tags: Mapping[str, dict[str, str]]) -> None:
+        facts: Facts = observed.facts
+        key = view.key
+        found: list[Resource] = []
+        clashes: list[NotOwned] = []
+        tag_keys = _tag_keys(self.config.cluster_id, parsed)
+        cid = self.config.cluster_id
+        group = next((g for g in facts.groups.values()
+                      if g.get("GroupName") == clb.security_group_name(lb)), None)
+        if group is not None:
+            gtags = tagging.as_dict(group.get("Tags"))
+            if tagging.owned(gtags, cid):
+                facts.managed_group_ids[key] = group["GroupId"]
+                found.append(_group_resource(key, group, gtags, tag_keys))
+                if wanted:
+                    found.append(_ingress_resource(key, group))
+            elif wanted and not (parsed and parsed[A.SECURITY_GROUPS]):
+                clashes.append(NotOwned(clb.SG, clb.security_group_name(lb),
+                                        f"{group['GroupId']} has no {tagging.cluster_tag(cid)}"
+                                        "=owned tag; lbctl will not use or change it"))
+        sources = {g for g in [facts.managed_group_ids.get(key)] if g}
+        if wanted and parsed and parsed[A.SECURITY_GROUPS]:
+            sources.add(parsed[A.SECURITY_GROUPS][0])  # BYO: rule reported, never deleted
+        found += _node_rules(key, lb, facts.groups, sources)
+        desc = elbs.get(lb)
+        if desc is not None:
+            etags = elb_tags.get(lb, {})
+            if not tagging.owned(etags, cid):
+                clashes.append(NotOwned(clb.ELB, lb, f"it has no {tagging.cluster_tag(cid)}"
+                                        "=owned tag; lbctl will not change or delete it"))
+            else:
+                found.append(_elb_resource(key, desc, etags, tag_keys))
+                if wanted:
+                    found += self._elb_parts(key, desc)
+                observed.ingress[key] = [Ingress(hostname=desc["DNSName"])]
+        observed.resources[key] = found
+        if clashes:
+            observed.clashes[key] = clashes
+
+    def _elb_parts(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
+        lb = desc["LoadBalancerName"]
+        attrs = self.client.call("elb", "DescribeLoadBalancerAttributes", LoadBalancerName=lb)
+        policies = self.client.call("elb", "DescribeLoadBalancerPolicies", LoadBalancerName=lb)
+        hc = desc.get("HealthCheck", {})
+        parts = [
+            Resource(clb.HEALTH, lb, {k: hc.get(k) for k in (
+                "Target", "Interval", "Timeout", "UnhealthyThreshold", "HealthyThreshold")},
+                owner=key, id=lb),
+            Resource(clb.ATTRIBUTES, lb, _attributes(attrs.get("LoadBalancerAttributes", {})),
+                     owner=key, id=lb),
+            Resource(clb.INSTANCES, lb, {"Instances": sorted(
+                i["InstanceId"] for i in desc.get("Instances", []))}, owner=key, id=lb),
+        ]
+        parts += _policies(key, desc, policies.get("PolicyDescriptions", []))
+        return parts
+
+
+def _explicit_ids(parsed: Any) -> bool:
+    if parsed is None:
+        return False
+    subnets = parsed[A.SUBNETS]
+    return bool(subnets) and all(s.startswith("subnet-") for s in subnets)
+
+
+def _tag_keys(cluster_id: str, parsed: Any) -> set[str]:
+    keys = {tagging.cluster_tag(cluster_id), tagging.SERVICE_NAME_TAG}
+    if parsed is not None:
+        keys |= set(parsed[A.ADDITIONAL_TAGS])
+    return keys
+
+
+def _group_resource(key: str, group: Mapping[str, Any], gtags: Mapping[str, str],
+                    tag_keys: set[str]) -> Resource:
+    name = group["GroupName"]
+    return Resource(clb.SG, name, {
+        "GroupName": name,
+        "Description": group.get("Description", ""),
+        "VpcId": group.get("VpcId", ""),
+        "Tags": {k: v for k, v in gtags.items() if k in tag_keys},
+    }, owner=key, id=group["GroupId"])
+
+
+def flatten(perms: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """EC2's grouped IpPermissions -> one entry per (protocol, ports, source)."""
+    out: list[dict[str, Any]] = []
+    for p in perms:
+        base: dict[str, Any] = {"IpProtocol": p["IpProtocol"]}
+        if p["IpProtocol"] != "-1":
+            base.update(FromPort=p.get("FromPort"), ToPort=p.get("ToPort"))
+        out += [{**base, "CidrIp": r["CidrIp"]} for r in p.get("IpRanges", [])]
+        out += [{**base, "CidrIpv6": r["CidrIpv6"]} for r in p.get("Ipv6Ranges", [])]
+        out += [{**base, "GroupId": g["GroupId"]} for g in p.get("UserIdGroupPairs", [])]
+    return sorted(out, key=clb.permission_key)
+
+
+def _ingress_resource(key: str, group: Mapping[str, Any]) -> Resource:
+    name = group["GroupName"]
+    return Resource(clb.SG_INGRESS, name, {
+        "GroupName": name, "IpPermissions": flatten(group.get("IpPermissions", []))},
+        owner=key, id=group["GroupId"])
+
+
+def _node_rules(key: str, lb: str, groups: Mapping[str, Mapping[str, Any]],
+                sources: set[str]) -> list[Resource]:
+    found = []
+    for gid, group in sorted(groups.items()):
+        for perm in flatten(group.get("IpPermissions", [])):
+            if perm.get("GroupId") in sources and perm["IpProtocol"] == "-1":
+                found.append(Resource(clb.SG_INGRESS, clb.node_rule_name(gid, lb), {
+                    "GroupId": gid, "IpPermissions": [perm]}, owner=key, id=gid))
+    return found
+
+
+def _elb_resource(key: str, desc: Mapping[str, Any], etags: Mapping[str, str],
+                  tag_keys: set[str]) -> Resource:
+    listeners = []
+    for item in desc.get("ListenerDescriptions", []):
+        raw = item["Listener"]
+        listener = {
+            "Protocol": raw["Protocol"].upper(),
+            "LoadBalancerPort": raw["LoadBalancerPort"],
+            "InstanceProtocol": raw.get("InstanceProtocol", raw["Protocol"]).upper(),
+            "InstancePort": raw["InstancePort"],
+        }
+        if raw.get("SSLCertificateId"):
+            listener["SSLCertificateId"] = raw["SSLCertificateId"]
+        listeners.append(listener)
+    return Resource(clb.ELB, desc["LoadBalancerName"], {
+        "LoadBalancerName": desc["LoadBalancerName"],
+        "Scheme": desc.get("Scheme", "internet-facing"),
+        "Subnets": sorted(desc.get("Subnets", [])),
+        "SecurityGroups": list(desc.get("SecurityGroups", [])),
+        "Listeners": sorted(listeners, key=lambda item: item["LoadBalancerPort"]),
+        "Tags": {k: v for k, v in etags.items() if k in tag_keys},
+        "DNSName": desc.get("DNSName", ""),
+        "VPCId": desc.get("VPCId", ""),
+        "ListenerPolicies": {str(i["Listener"]["LoadBalancerPort"]): i.get("PolicyNames", [])
+                             for i in desc.get("ListenerDescriptions", [])},
+        "BackendPolicies": {str(b["InstancePort"]): b.get("PolicyNames", [])
+                            for b in desc.get("BackendServerDescriptions", [])},
+    }, owner=key, id=desc["LoadBalancerName"])
+
+
+def _attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
+    access = dict(raw.get("AccessLog", {"Enabled": False}))
+    if not access.get("Enabled"):
+        access = {"Enabled": False}
+    else:
+        access = {k: access.get(k) for k in ("Enabled", "S3BucketName", "S3BucketPrefix",
+                                              "EmitInterval")}
+        access["S3BucketPrefix"] = access["S3BucketPrefix"] or ""
+    draining = raw.get("ConnectionDraining", {"Enabled": False})
+    return {
+        "CrossZoneLoadBalancing": {
+            "Enabled": bool(raw.get("CrossZoneLoadBalancing", {}).get("Enabled", False))},
+        "AccessLog": access,
+        "ConnectionDraining": {"Enabled": bool(draining.get("Enabled", False)),
+                               "Timeout": int(draining.get("Timeout", clb.DEFAULT_DRAINING_TIMEOUT))},
+        "ConnectionSettings": {
+            "IdleTimeout": int(raw.get("ConnectionSettings", {}).get("IdleTimeout", 60))},
+    }
+
+
+def _policies(key: str, desc: Mapping[str, Any],
+              policies: Sequence[Mapping[str, Any]]) -> list[Resource]:
+    lb = desc["LoadBalancerName"]
+    backend = {b["InstancePort"]: b.get("PolicyNames", [])
+               for b in desc.get("BackendServerDescriptions", [])}
+    listener = {d["Listener"]["LoadBalancerPort"]: d.get("PolicyNames", [])
+                for d in desc.get("ListenerDescriptions", [])}
+    out = []
+    for policy in policies:
+        name = policy["PolicyName"]
+        attrs = {a["AttributeName"]: a.get("AttributeValue", "")
+                 for a in policy.get("PolicyAttributeDescriptions", [])}
+        if name == clb.PROXY_POLICY:
+            props: dict[str, Any] = {
+                "PolicyTypeName": policy.get("PolicyTypeName", "ProxyProtocolPolicyType"),
+                "PolicyAttributes": {"ProxyProtocol": str(attrs.get("ProxyProtocol", "")).lower()},
+                "InstancePorts": sorted(p for p, names in backend.items() if name in names),
+            }
+        elif name.startswith(clb.SSL_POLICY_FORMAT.format("")):
+            props = {
+                "PolicyTypeName": policy.get("PolicyTypeName", "SSLNegotiationPolicyType"),
+                "PolicyAttributes": {"Reference-Security-Policy":
+                                     attrs.get("Reference-Security-Policy", "")},
+                "LoadBalancerPorts": sorted(p for p, names in listener.items() if name in names),
+            }
+        else:
+            continue  # not a policy lbctl writes
+        out.append(Resource(clb.POLICY, name, props, owner=key, id=lb))
+    return out
+
+
+def require_vpc(facts: Facts) -> str:
+    if not facts.vpc_id:
+        raise InvalidInput([FieldError(
+            "cannot find the cluster VPC: no node has a cluster-tagged EC2 instance "
+            "(spec.providerID aws:///<zone>/<instance-id>); set VPC in [Global] of the "
+            "cloud config", field="VPC", value="")])
+    return facts.vpc_id

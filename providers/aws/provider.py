@@ -1,0 +1,168 @@
+"""The AWS provider: classic ELB (this release) behind lbctl's Provider contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lbctl import rules
+from lbctl.annotations import ParsedAnnotations
+from lbctl.calls import CallCounter
+from lbctl.errors import FieldError, InvalidInput
+from lbctl.model import KNOWN_AFTER_APPLY, Ingress, NodeView, Resource, ServiceView
+from lbctl.plan import ServicePlan
+from lbctl.provider import Observed, ProviderConfig
+from providers.aws import annotations as A
+from providers.aws import clb, subnets
+from providers.aws import config as aws_config
+from providers.aws.instances import matches_labels, target_instance_ids
+from providers.aws.observe import Facts, Observer, require_vpc
+
+ELSEWHERE = ("nlb-ip", "external")
+
+
+class AWSProvider:
+    name = "aws"
+    annotations = A.ANNOTATIONS
+    kind_order = clb.KIND_ORDER
+    immutable = clb.IMMUTABLE
+    dependents = {clb.ELB: (clb.HEALTH, clb.ATTRIBUTES, clb.POLICY, clb.INSTANCES)}
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.counter: CallCounter = config.counter
+        self.offline = config.offline
+        self._cluster_flag = config.cluster_id
+        self._cloud_config = config.cloud_config
+        self._config: aws_config.AWSConfig | None = None
+        self._client: Any = None
+
+    @property
+    def config(self) -> aws_config.AWSConfig:
+        if self._config is None:
+            self._config = aws_config.load(self._cloud_config, cluster_id=self._cluster_flag)
+        return self._config
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from providers.aws.client import AWSClient  # noqa: PLC0415 - boto3 only when online
+
+            self._client = AWSClient(self.counter)
+        return self._client
+
+    # --- pure parts ------------------------------------------------------------------------
+
+    def load_balancer_name(self, view: ServiceView) -> str:
+        return rules.load_balancer_name(view)
+
+    def handles(self, view: ServiceView) -> bool:
+        return view.annotations.get(A.TYPE.key) not in ELSEWHERE
+
+    def parse(self, view: ServiceView) -> ParsedAnnotations:
+        return self.annotations.parse(view.annotations)
+
+    def validate(self, view: ServiceView) -> list[str]:
+        self.config  # noqa: B018 - a missing cluster id is an input error, found before any call
+        errors: list[FieldError] = []
+        parsed = None
+        try:
+            parsed = self.parse(view)
+        except InvalidInput as e:
+            errors += e.errors
+        try:
+            rules.source_ranges(view)
+        except InvalidInput as e:
+            errors += e.errors
+        warnings: list[str] = []
+        if parsed is not None:
+            if parsed[A.TYPE] == "nlb":
+                errors.append(FieldError(
+                    "NLB support is not in this release of lbctl yet; remove the annotation "
+                    "or use elb", annotation=A.TYPE.key, value="nlb"))
+            more, warnings = clb.validate(view, parsed)
+            errors += more
+        if errors:
+            raise InvalidInput(errors)
+        return warnings
+
+    # --- cloud -----------------------------------------------------------------------------
+
+    def observe(self, views: Sequence[ServiceView], nodes: Sequence[NodeView], *,
+                wanted: Mapping[str, bool]) -> Observed:
+        parsed = {v.key: self.parse(v) for v in views if wanted.get(v.key)}
+        if self.offline:
+            return Observed(facts=Facts(vpc_id=self.config.vpc))
+        names = {v.key: self.load_balancer_name(v) for v in views}
+        return Observer(self.client, self.config).observe(views, nodes, names, wanted, parsed)
+
+    def desired(self, view: ServiceView, nodes: Sequence[NodeView],
+                observed: Observed) -> list[Resource]:
+        parsed = self.parse(view)
+        facts: Facts = observed.facts
+        lb = self.load_balancer_name(view)
+        labels = parsed[A.TARGET_NODE_LABELS]
+        if self.offline:
+            ctx = clb.offline_context(
+                cluster_id=self.config.cluster_id, lb_name=lb, vpc=self.config.vpc,
+                instance_ids=target_instance_ids(nodes, labels))
+        else:
+            ctx = self._context(view, parsed, nodes, facts, lb)
+        return clb.resources(view, parsed, ctx)
+
+    def _context(self, view: ServiceView, parsed: ParsedAnnotations,
+                 nodes: Sequence[NodeView], facts: Facts, lb: str) -> clb.Context:
+        vpc = require_vpc(facts)
+        labels = parsed[A.TARGET_NODE_LABELS]
+        targets = [n for n in nodes if matches_labels(n, labels)]
+        ids = [i for i in target_instance_ids(targets, {}) if i in facts.instances]
+        if parsed[A.SUBNETS]:
+            chosen = subnets.resolve(parsed[A.SUBNETS], facts.subnets)
+        else:
+            chosen = subnets.discover(
+                subnets=facts.subnets, route_tables=facts.route_tables,
+                zone_types=facts.zone_types, cluster_id=self.config.cluster_id,
+                internal=parsed[A.INTERNAL])
+        return clb.Context(
+            cluster_id=self.config.cluster_id,
+            lb_name=lb,
+            vpc_id=vpc,
+            subnets=chosen,
+            instance_ids=ids,
+            node_security_groups=node_security_groups(ids, facts, self.config.cluster_id),
+            elb_security_group_id=facts.managed_group_ids.get(view.key, KNOWN_AFTER_APPLY),
+            config_security_group=self.config.elb_security_group,
+            manage_node_rules=not self.config.disable_security_group_ingress,
+        )
+
+    def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
+        from providers.aws.apply import Applier  # noqa: PLC0415 - boto3 only when online
+
+        return Applier(self.client, self.counter).apply(plan, observed)
+
+
+def node_security_groups(ids: Sequence[str], facts: Facts, cluster_id: str) -> list[str]:
+    """Each instance's cluster-tagged SG (or its only SG); several tagged is an error."""
+    from providers.aws import tags as tagging  # noqa: PLC0415
+
+    chosen: set[str] = set()
+    errors = []
+    for iid in ids:
+        groups = [g["GroupId"] for g in facts.instances[iid].get("SecurityGroups", [])]
+        tagged = [g for g in groups if g in facts.groups and tagging.in_cluster(
+            tagging.as_dict(facts.groups[g].get("Tags")), cluster_id)]
+        if len(tagged) > 1:
+            errors.append(FieldError(
+                f"Multiple tagged security groups found for instance {iid}; ensure only the "
+                f"k8s security group is tagged; the tagged groups were {', '.join(tagged)}",
+                field=f"instance {iid}", value=tagged))
+        elif tagged:
+            chosen.add(tagged[0])
+        elif len(groups) == 1:
+            chosen.add(groups[0])
+        elif len(groups) > 1:
+            errors.append(FieldError(
+                f"Multiple untagged security groups found for instance {iid}; ensure the k8s "
+                "security group is tagged", field=f"instance {iid}", value=groups))
+    if errors:
+        raise InvalidInput(errors)
+    return sorted(chosen)

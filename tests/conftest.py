@@ -1,0 +1,92 @@
+"""Shared pytest fixtures: a moto server with a seeded AWS cluster network.
+
+The server is real HTTP (moto's threaded server); tests talk to it through
+real boto3 clients configured only through environment variables. No SDK
+method is patched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lbctl.sandbox.aws import (
+    MotoServer,
+    SeededCluster,
+    boto_client,
+    sandbox_environment,
+    seed_cluster,
+    start_moto,
+    write_sandbox_files,
+)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server (random free port) for the whole test session."""
+    server = start_moto(minimal_amis=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_cluster(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> SeededCluster:
+    """A freshly reset moto server seeded with a cluster; AWS_* env vars point at it."""
+    moto_server.reset()
+    cluster = seed_cluster(moto_server.endpoint)
+    for name, value in sandbox_environment(moto_server.endpoint, cluster.region).items():
+        monkeypatch.setenv(name, value)
+    # Keep the developer's real AWS config/profile out of the picture.
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    return cluster
+
+
+@pytest.fixture
+def sandbox_files(tmp_path: Path, aws_cluster: SeededCluster) -> dict[str, Path]:
+    """``nodes.yaml`` and ``cloud-config`` for ``aws_cluster``, written under ``tmp_path``."""
+    return write_sandbox_files(tmp_path, aws_cluster)
+
+
+@dataclass
+class BotoClients:
+    """boto3 clients pointed at the moto server, for reading cloud state back."""
+
+    endpoint: str
+    region: str
+
+    def client(self, service: str) -> Any:
+        return boto_client(service, self.endpoint, self.region)
+
+    @cached_property
+    def ec2(self) -> Any:
+        return self.client("ec2")
+
+    @cached_property
+    def elb(self) -> Any:
+        return self.client("elb")
+
+    @cached_property
+    def elbv2(self) -> Any:
+        return self.client("elbv2")
+
+    @cached_property
+    def acm(self) -> Any:
+        return self.client("acm")
+
+    @cached_property
+    def iam(self) -> Any:
+        return self.client("iam")
+
+
+@pytest.fixture
+def boto(moto_server: MotoServer, aws_cluster: SeededCluster) -> BotoClients:
+    """``.ec2`` / ``.elb`` / ``.elbv2`` (and ``.acm`` / ``.iam``) clients for ``aws_cluster``."""
+    return BotoClients(endpoint=moto_server.endpoint, region=aws_cluster.region)
