@@ -22,7 +22,8 @@ READ_PREFIXES = ("Describe", "Get", "List", "describe", "get", "list", "wait")
 
 
 def is_read(operation: str) -> bool:
-    return operation.startswith(READ_PREFIXES)
+    """`ec2:DescribeSubnets`, `DescribeSubnets` and `get` are reads; the rest are writes."""
+    return operation.rsplit(":", 1)[-1].startswith(READ_PREFIXES)
 
 
 @dataclass(frozen=True)

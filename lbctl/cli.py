@@ -18,7 +18,7 @@ from lbctl import flow, manifests, render
 from lbctl.errors import InvalidInput, LbctlError
 from lbctl.model import NodeView
 from lbctl.plan import ServicePlan
-from lbctl.provider import ProviderConfig, available, load_provider
+from lbctl.provider import Provider, ProviderConfig, available, load_provider
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -26,15 +26,17 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 def _common(parser: argparse.ArgumentParser, *, nodes: bool = True) -> None:
     parser.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
                         help="Service manifests: YAML/JSON files, directories, or - for stdin")
-    if nodes:
-        parser.add_argument("--nodes", metavar="FILE",
-                            help="a v1 Node List (default: nodes of the current kube context)")
+    parser.add_argument("--nodes", metavar="FILE", help=(
+        "a v1 Node List (default: nodes of the current kube context)" if nodes
+        else "accepted for symmetry; deletion needs no nodes"))
     parser.add_argument("--provider", default="aws", help="cloud provider (default: aws)")
     parser.add_argument("--cluster-id", default="", help="this cluster's id (ownership tags)")
     parser.add_argument("--cloud-config", type=Path, help="the provider's upstream config file")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument("--offline", action="store_true",
                         help="plan against an empty cloud; no credentials needed")
+    parser.add_argument("--stats", action="store_true",
+                        help="print the cloud calls made, by operation, to standard error")
     parser.add_argument("--load-balancer-class", default=None,
                         help="only Services of this loadBalancerClass (default: class unset)")
 
@@ -65,6 +67,13 @@ def _config(args: argparse.Namespace) -> ProviderConfig:
     )
 
 
+def _stats(provider: Provider, err: TextIO) -> None:
+    reads, writes = provider.counter.totals()
+    err.write(f"cloud calls: {reads} reads, {writes} writes\n")
+    for operation, count in provider.counter.by_operation().items():
+        err.write(f"  {operation} {count}\n")
+
+
 def _nodes(args: argparse.Namespace) -> list[NodeView]:
     if getattr(args, "nodes", None):
         return manifests.nodes(manifests.load_objects([args.nodes]))
@@ -81,7 +90,8 @@ def _emit(plans: Sequence[ServicePlan], args: argparse.Namespace, out: TextIO, *
         out.write(render.render_json(plans))
     elif applied:
         out.write(render.render_text(plans, colour=out.isatty()))
-        out.write(render.render_applied(plans))
+        if not any(p.errors for p in plans):
+            out.write(render.render_applied(plans))
     else:
         out.write(render.render_text(plans, colour=out.isatty()))
 
@@ -101,6 +111,8 @@ def run_flow(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for failure in failures:
             err.write(f"error: {failure}\n")
     _emit(planned.plans, args, out, applied=args.command != "plan")
+    if args.stats:
+        _stats(provider, err)
     if planned.has_errors:
         if args.output == "json":
             for plan in planned.plans:

@@ -36,9 +36,13 @@ class FieldError:
         return out
 
     def __str__(self) -> str:
-        where = self.annotation or self.field or "input"
-        label = "annotation" if self.annotation else "field" if self.field else ""
-        return f"{label} {where}={self.value!r}: {self.message}".strip()
+        if self.annotation:
+            return f"annotation {self.annotation}={self.value!r}: {self.message}"
+        if self.field and self.value is not None:
+            return f"{self.field}={self.value!r}: {self.message}"
+        if self.field:
+            return f"{self.field}: {self.message}"
+        return self.message
 
 
 class LbctlError(Exception):

@@ -131,6 +131,6 @@ def apply_plans(provider: Provider, planned: Planned) -> list[str]:
         try:
             plan.ingress = provider.apply(plan, planned.observed)
         except LbctlError as e:
-            plan.errors.append(FieldError(str(e), field="apply", value=plan.service))
+            plan.errors.append(FieldError(f"apply failed: {e}"))
             failures.append(f"{plan.service}: {e}")
     return failures
