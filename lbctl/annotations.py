@@ -19,13 +19,14 @@ from lbctl.errors import FieldError, InvalidInput
 from lbctl.rules import parse_go_bool
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True)
-class Annotation(Generic[T]):
+class Annotation(Generic[T_co]):
     key: str
-    parse: Callable[[str], T]
-    default: T
+    parse: Callable[[str], T_co]
+    default: T_co
     applies_to: str
     doc: str
     default_doc: str = ""
@@ -73,7 +74,9 @@ class AnnotationSet:
                 errors.append(FieldError(annotation=ann.key, value=raw[ann.key], message=str(e)))
         if errors:
             raise InvalidInput(errors)
-        return ParsedAnnotations(values, {a.key: raw[a.key] for a in self.annotations if a.key in raw})
+        return ParsedAnnotations(
+            values, {a.key: raw[a.key] for a in self.annotations if a.key in raw}
+        )
 
     def markdown(self) -> str:
         lines = [

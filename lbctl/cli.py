@@ -24,21 +24,40 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def _common(parser: argparse.ArgumentParser, *, nodes: bool = True) -> None:
-    parser.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
-                        help="Service manifests: YAML/JSON files, directories, or - for stdin")
-    parser.add_argument("--nodes", metavar="FILE", help=(
-        "a v1 Node List (default: nodes of the current kube context)" if nodes
-        else "accepted for symmetry; deletion needs no nodes"))
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="Service manifests: YAML/JSON files, directories, or - for stdin",
+    )
+    parser.add_argument(
+        "--nodes",
+        metavar="FILE",
+        help=(
+            "a v1 Node List (default: nodes of the current kube context)"
+            if nodes
+            else "accepted for symmetry; deletion needs no nodes"
+        ),
+    )
     parser.add_argument("--provider", default="aws", help="cloud provider (default: aws)")
     parser.add_argument("--cluster-id", default="", help="this cluster's id (ownership tags)")
     parser.add_argument("--cloud-config", type=Path, help="the provider's upstream config file")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
-    parser.add_argument("--offline", action="store_true",
-                        help="plan against an empty cloud; no credentials needed")
-    parser.add_argument("--stats", action="store_true",
-                        help="print the cloud calls made, by operation, to standard error")
-    parser.add_argument("--load-balancer-class", default=None,
-                        help="only Services of this loadBalancerClass (default: class unset)")
+    parser.add_argument(
+        "--offline", action="store_true", help="plan against an empty cloud; no credentials needed"
+    )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print the cloud calls made, by operation, to standard error",
+    )
+    parser.add_argument(
+        "--load-balancer-class",
+        default=None,
+        help="only Services of this loadBalancerClass (default: class unset)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="show what apply would change; changes nothing")
     _common(p)
-    p.add_argument("--detailed-exitcode", action="store_true",
-                   help="exit 2 when the plan has changes")
+    p.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 2 when the plan has changes"
+    )
     _common(sub.add_parser("apply", help="carry out the plan once"))
     _common(sub.add_parser("delete", help="delete every resource the Services own"), nodes=False)
     a = sub.add_parser("annotations", help="list the annotations a provider understands")
@@ -84,8 +104,9 @@ def _nodes(args: argparse.Namespace) -> list[NodeView]:
     return manifests.nodes_from_cluster()
 
 
-def _emit(plans: Sequence[ServicePlan], args: argparse.Namespace, out: TextIO, *,
-          applied: bool) -> None:
+def _emit(
+    plans: Sequence[ServicePlan], args: argparse.Namespace, out: TextIO, *, applied: bool
+) -> None:
     if args.output == "json":
         out.write(render.render_json(plans))
     elif applied:
@@ -103,21 +124,23 @@ def run_flow(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise InvalidInput([])  # handled by caller as "no Services"
     deleting = args.command == "delete"
     planned = flow.plan_services(
-        provider, views, _nodes(args), deleting=deleting,
+        provider,
+        views,
+        _nodes(args),
+        deleting=deleting,
         load_balancer_class=args.load_balancer_class,
     )
     if args.command != "plan" and not planned.has_errors:
-        failures = flow.apply_plans(provider, planned)
-        for failure in failures:
-            err.write(f"error: {failure}\n")
+        flow.apply_plans(provider, planned)
     _emit(planned.plans, args, out, applied=args.command != "plan")
     if args.stats:
         _stats(provider, err)
+    for plan in planned.plans:
+        for warning in plan.warnings:
+            err.write(f"warning: {plan.service}: {warning}\n")
+        for e in plan.errors:
+            err.write(f"error: {plan.service}: {e}\n")
     if planned.has_errors:
-        if args.output == "json":
-            for plan in planned.plans:
-                for e in plan.errors:
-                    err.write(f"error: {plan.service}: {e}\n")
         return EXIT_ERROR
     if args.command == "plan" and args.detailed_exitcode and planned.has_changes:
         return EXIT_CHANGES
@@ -133,19 +156,21 @@ def _annotations(args: argparse.Namespace, out: TextIO) -> int:
             continue
         for ann in provider.annotations.annotations:
             default = ann.describe_default()
-            out.write(f"{ann.key}\n    {ann.applies_to}; default {default or '(none)'}\n"
-                      f"    {ann.doc}\n")
+            out.write(
+                f"{ann.key}\n    {ann.applies_to}; default {default or '(none)'}\n    {ann.doc}\n"
+            )
     return EXIT_OK
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from lbctl.sandbox import run_sandbox  # noqa: PLC0415 - needs the sandbox extra
+    from lbctl.sandbox import run_sandbox
 
     return run_sandbox(directory=args.dir, port=args.port, cluster_id=args.cluster_id)
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
-         err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)

@@ -1,10 +1,10 @@
 """lbctl's error tree. Callers branch on these classes only.
 
-    LbctlError
-    ├── InvalidInput        bad annotation or field; nothing is sent to the cloud
-    ├── NotOwned            a resource with our name exists but is not ours; plan error
-    ├── RetryAfter          come back after a fixed delay (e.g. a balancer still provisioning)
-    └── CloudError          a cloud call failed after retries (message truncated for logs)
+LbctlError
+├── InvalidInput        bad annotation or field; nothing is sent to the cloud
+├── NotOwned            a resource with our name exists but is not ours; plan error
+├── RetryAfter          come back after a fixed delay (e.g. a balancer still provisioning)
+└── CloudError          a cloud call failed after retries (message truncated for logs)
 """
 
 from __future__ import annotations

@@ -63,14 +63,16 @@ def nodes(objects: Iterable[dict[str, Any]]) -> list[NodeView]:
 def nodes_from_cluster() -> list[NodeView]:
     """Nodes of the current kube context (or in-cluster config), like kubectl."""
     try:
-        from kubernetes import client, config  # noqa: PLC0415 - optional dependency
+        from kubernetes import client, config
     except ImportError as e:
-        raise InvalidInput([_no_nodes_error(f"the kubernetes client is not installed ({e})")])
+        raise InvalidInput(
+            [_no_nodes_error(f"the kubernetes client is not installed ({e})")]
+        ) from e
     try:
         try:
-            config.load_kube_config()
+            config.load_kube_config()  # type: ignore[no-untyped-call]
         except Exception:
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
         api = client.CoreV1Api()
         raw = api.api_client.sanitize_for_serialization(api.list_node())
     except Exception as e:

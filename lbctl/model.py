@@ -8,6 +8,7 @@ keys are accepted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,8 @@ def _get(obj: Mapping[str, Any] | None, *keys: str, default: Any = None) -> Any:
 
 
 def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+    """camelCase -> the kubernetes client's snake_case (acronyms stay one word: providerID)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z]+)", lambda m: "_" + m.group(1).lower(), name)
 
 
 def _field(obj: Mapping[str, Any] | None, name: str, default: Any = None) -> Any:
@@ -170,7 +172,7 @@ class NodeView:
                 )
                 for t in _field(spec, "taints", []) or []
             ),
-            provider_id=str(_field(spec, "providerID", "") or _get(spec, "provider_id") or ""),
+            provider_id=str(_field(spec, "providerID", "") or ""),
             addresses=tuple(
                 (str(_field(a, "type", "")), str(_field(a, "address", "")))
                 for a in _field(status, "addresses", []) or []

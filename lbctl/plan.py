@@ -117,9 +117,7 @@ def matches(desired: Any, observed: Any) -> bool:
 
 def changed_props(desired: Resource, observed: Resource) -> tuple[str, ...]:
     return tuple(
-        key
-        for key, value in desired.props.items()
-        if not matches(value, observed.props.get(key))
+        key for key, value in desired.props.items() if not matches(value, observed.props.get(key))
     )
 
 
@@ -171,7 +169,8 @@ def diff(
 
 
 def _cascade(
-    forward: list[Change], want: Mapping[tuple[str, str], Resource],
+    forward: list[Change],
+    want: Mapping[tuple[str, str], Resource],
     dependents: Mapping[str, Iterable[str]],
 ) -> list[Change]:
     replaced = {c.kind for c in forward if c.op is Op.REPLACE}

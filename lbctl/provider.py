@@ -76,8 +76,7 @@ class Provider(Protocol):
     def handles(self, view: ServiceView) -> bool: ...
 
     def observe(
-        self, views: Sequence[ServiceView], nodes: Sequence[NodeView], *,
-        wanted: Mapping[str, bool]
+        self, views: Sequence[ServiceView], nodes: Sequence[NodeView], *, wanted: Mapping[str, bool]
     ) -> Observed: ...
 
     def desired(

@@ -39,6 +39,8 @@ def _parse_networks(items: Iterable[str], *, where: dict[str, str]) -> list[Netw
     for raw in items:
         text = raw.strip()
         try:
+            if "/" not in text:
+                raise ValueError("a prefix length is required")
             nets.append(ipaddress.ip_network(text, strict=False))
         except ValueError as e:
             errors.append(
@@ -56,21 +58,35 @@ def _parse_networks(items: Iterable[str], *, where: dict[str, str]) -> list[Netw
 def source_ranges(view: ServiceView) -> list[Network]:
     """spec.loadBalancerSourceRanges, else the annotation, else 0.0.0.0/0; de-duplicated.
 
-    Returned sorted (IPv4 first) so the plan is deterministic.
+    Every bad entry is reported at once. Returned sorted (IPv4 first) so plans are
+    deterministic.
     """
+    nets: list[Network] = []
+    errors: list[FieldError] = []
     if view.load_balancer_source_ranges:
-        nets = []
         for i, raw in enumerate(view.load_balancer_source_ranges):
-            nets += _parse_networks([raw], where={"field": f"spec.loadBalancerSourceRanges[{i}]"})
+            try:
+                nets += _parse_networks(
+                    [raw], where={"field": f"spec.loadBalancerSourceRanges[{i}]"}
+                )
+            except InvalidInput as e:
+                errors += e.errors
     else:
         raw = view.annotations.get(SOURCE_RANGES_ANNOTATION, "").strip()
-        items = [s for s in raw.split(",") if s.strip()] if raw else ["0.0.0.0/0"]
-        nets = _parse_networks(items, where={"annotation": SOURCE_RANGES_ANNOTATION})
+        # Like upstream's ParseIPNets, an empty item ("10.0.0.0/8,,") is an error.
+        items = raw.split(",") if raw else ["0.0.0.0/0"]
+        try:
+            nets = _parse_networks(items, where={"annotation": SOURCE_RANGES_ANNOTATION})
+        except InvalidInput as e:
+            errors += e.errors
+    if errors:
+        raise InvalidInput(errors)
     return sorted(set(nets), key=lambda n: (n.version, n.network_address, n.prefixlen))
 
 
 def is_allow_all(nets: Iterable[Network]) -> bool:
-    return any(n.prefixlen == 0 for n in nets)
+    """Upstream IsAllowAll: the set holds 0.0.0.0/0 (IPv4 only)."""
+    return any(n.version == 4 and n.prefixlen == 0 for n in nets)
 
 
 def needs_health_check(view: ServiceView) -> bool:

@@ -6,9 +6,10 @@ server on localhost and seeds it with what a real Kubernetes cluster on AWS
 looks like: a VPC tagged for the cluster, public and private subnets in two
 availability zones carrying the ``kubernetes.io/role/elb`` /
 ``kubernetes.io/role/internal-elb`` tags, an internet gateway routed only from
-the public subnets, a node security group and node instances.  It also renders
-the matching v1 ``Node`` objects and a ``cloud-config`` file, so the provider
-runs against real boto3 over HTTP with no patched SDK methods.
+the public subnets, a node security group, node instances and a self-signed ACM
+certificate (for the SSL examples).  It also renders the matching v1 ``Node``
+objects and a ``cloud-config`` file, so the provider runs against real boto3
+over HTTP with no patched SDK methods.
 
 moto and boto3 are imported only inside functions: the core ``lbctl`` package
 must not pull in a cloud SDK at import time.
@@ -17,6 +18,8 @@ must not pull in a cloud SDK at import time.
 from __future__ import annotations
 
 import configparser
+import datetime
+import functools
 import json
 import logging
 import os
@@ -31,12 +34,14 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "CERTIFICATE_ARN_FILE",
     "DEFAULT_INSTANCE_TYPE",
     "NODE_AMI_ID",
     "MotoServer",
     "SeededCluster",
     "SeededInstance",
     "boto_client",
+    "import_certificate",
     "sandbox_environment",
     "seed_cluster",
     "start_moto",
@@ -49,6 +54,8 @@ VPC_CIDR = "10.0.0.0/16"
 PUBLIC_CIDRS = ("10.0.0.0/20", "10.0.16.0/20")
 PRIVATE_CIDRS = ("10.0.128.0/20", "10.0.144.0/20")
 AZ_SUFFIXES = ("a", "b")
+CERTIFICATE_DOMAIN = "lbctl-sandbox.example.com"
+CERTIFICATE_ARN_FILE = "certificate-arn"
 DEFAULT_INSTANCE_TYPE = "m5.large"
 CANONICAL_OWNER_ID = "099720109477"
 # One of the AMIs moto loads by default in every region (Canonical's Ubuntu
@@ -181,6 +188,8 @@ class SeededCluster:
     node_security_group_id: str
     instances: list[SeededInstance]
     nodes: list[dict[str, Any]]
+    # The ACM ARN of a self-signed certificate for the SSL examples; moto assigns it.
+    certificate_arn: str = ""
 
 
 def boto_client(service: str, endpoint: str, region: str) -> Any:
@@ -218,6 +227,58 @@ def _pick_ami(ec2: Any) -> str:
     if NODE_AMI_ID in image_ids or not image_ids:
         return NODE_AMI_ID
     return image_ids[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _self_signed_certificate() -> tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) for ``CERTIFICATE_DOMAIN``, valid for a year.
+
+    Generated once per process: RSA key generation is the slow part, and every seeded
+    cluster may share the same certificate (ACM gives each import its own ARN).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CERTIFICATE_DOMAIN)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(CERTIFICATE_DOMAIN)]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def import_certificate(endpoint: str, region: str, cluster_id: str) -> str:
+    """Import a self-signed certificate into the sandbox's ACM; return its ARN.
+
+    moto (like ACM) assigns the ARN on import, so it differs from run to run: manifests
+    that name a certificate have to be given the ARN this returns.
+    """
+    certificate, private_key = _self_signed_certificate()
+    acm = boto_client("acm", endpoint, region)
+    arn: str = acm.import_certificate(
+        Certificate=certificate,
+        PrivateKey=private_key,
+        Tags=_tags({"Name": "lbctl-sandbox", f"kubernetes.io/cluster/{cluster_id}": "shared"}),
+    )["CertificateArn"]
+    return arn
 
 
 def _node_object(instance: SeededInstance, instance_type: str, region: str) -> dict[str, Any]:
@@ -357,6 +418,7 @@ def seed_cluster(
         )
 
     nodes = [_node_object(instance, DEFAULT_INSTANCE_TYPE, region) for instance in instances]
+    certificate_arn = import_certificate(endpoint, region, cluster_id)
     return SeededCluster(
         cluster_id=cluster_id,
         region=region,
@@ -367,11 +429,16 @@ def seed_cluster(
         node_security_group_id=node_sg_id,
         instances=instances,
         nodes=nodes,
+        certificate_arn=certificate_arn,
     )
 
 
 def write_sandbox_files(directory: Path, cluster: SeededCluster) -> dict[str, Path]:
-    """Write ``nodes.yaml`` and ``cloud-config`` for ``cluster`` into ``directory``."""
+    """Write ``nodes.yaml`` and ``cloud-config`` for ``cluster`` into ``directory``.
+
+    The seeded certificate's ARN, when there is one, goes to ``certificate-arn`` (one
+    line) beside them, for scripts that fill it into the SSL examples.
+    """
     directory.mkdir(parents=True, exist_ok=True)
 
     nodes_path = directory / "nodes.yaml"
@@ -384,6 +451,11 @@ def write_sandbox_files(directory: Path, cluster: SeededCluster) -> dict[str, Pa
     cloud_config_path = directory / "cloud-config"
     with cloud_config_path.open("w", encoding="utf-8") as handle:
         config.write(handle, space_around_delimiters=True)
+
+    if cluster.certificate_arn:
+        (directory / CERTIFICATE_ARN_FILE).write_text(
+            cluster.certificate_arn + "\n", encoding="utf-8"
+        )
 
     return {"nodes": nodes_path, "cloud-config": cloud_config_path}
 

@@ -64,7 +64,8 @@ class Applier:
             handler = getattr(self, "_" + change.kind.split(":", 1)[1].replace("-", "_"))
             handler(change, facts)
         wanted = any(c.desired is not None and c.kind == clb.ELB for c in plan.changes) or (
-            bool(observed.ingress.get(plan.service)) and not self.elb_deleted)
+            bool(observed.ingress.get(plan.service)) and not self.elb_deleted
+        )
         if self.dns_name:
             return [Ingress(hostname=self.dns_name)]
         return list(observed.ingress.get(plan.service, [])) if wanted else []
@@ -97,24 +98,38 @@ class Applier:
             self.group_ids[change.name] = self._create_group(change.desired.props)
         if change.op is Op.UPDATE:
             assert change.desired is not None and change.observed is not None
-            self.client.call("ec2", "CreateTags", Resources=[change.observed.id],
-                             Tags=tagging.as_list(change.desired.props["Tags"]))
+            self.client.call(
+                "ec2",
+                "CreateTags",
+                Resources=[change.observed.id],
+                Tags=tagging.as_list(change.desired.props["Tags"]),
+            )
 
     def _create_group(self, props: Mapping[str, Any]) -> str:
         try:
             out = self.client.call(
-                "ec2", "CreateSecurityGroup", GroupName=props["GroupName"],
-                Description=props["Description"], VpcId=props["VpcId"],
-                TagSpecifications=[{"ResourceType": "security-group",
-                                    "Tags": tagging.as_list(props["Tags"])}])
+                "ec2",
+                "CreateSecurityGroup",
+                GroupName=props["GroupName"],
+                Description=props["Description"],
+                VpcId=props["VpcId"],
+                TagSpecifications=[
+                    {"ResourceType": "security-group", "Tags": tagging.as_list(props["Tags"])}
+                ],
+            )
             return str(out["GroupId"])
         except AWSError as e:
             if e.code != "InvalidGroup.Duplicate":
                 raise
         # Created by an earlier, interrupted run: adopt it only if it is ours.
-        found = self.client.call("ec2", "DescribeSecurityGroups", Filters=[
-            {"Name": "group-name", "Values": [props["GroupName"]]},
-            {"Name": "vpc-id", "Values": [props["VpcId"]]}])["SecurityGroups"]
+        found = self.client.call(
+            "ec2",
+            "DescribeSecurityGroups",
+            Filters=[
+                {"Name": "group-name", "Values": [props["GroupName"]]},
+                {"Name": "vpc-id", "Values": [props["VpcId"]]},
+            ],
+        )["SecurityGroups"]
         group = found[0]
         cluster_key = next(k for k in props["Tags"] if k.startswith("kubernetes.io/cluster/"))
         if tagging.as_dict(group.get("Tags")).get(cluster_key) != "owned":
@@ -155,8 +170,9 @@ class Applier:
 
     def _ingress(self, operation: str, group_id: str, perms: Sequence[Mapping[str, Any]]) -> None:
         try:
-            self.client.call("ec2", operation, GroupId=group_id,
-                             IpPermissions=group_permissions(perms))
+            self.client.call(
+                "ec2", operation, GroupId=group_id, IpPermissions=group_permissions(perms)
+            )
         except AWSError as e:
             if e.code not in ("InvalidPermission.Duplicate", "InvalidPermission.NotFound"):
                 raise
@@ -170,10 +186,15 @@ class Applier:
             assert change.desired is not None
             props = self._resolve(dict(change.desired.props))
             out = self.client.call(
-                "elb", "CreateLoadBalancer", LoadBalancerName=props["LoadBalancerName"],
-                Listeners=props["Listeners"], Subnets=props["Subnets"],
-                SecurityGroups=props["SecurityGroups"], Scheme=props["Scheme"],
-                Tags=tagging.as_list(props["Tags"]))
+                "elb",
+                "CreateLoadBalancer",
+                LoadBalancerName=props["LoadBalancerName"],
+                Listeners=props["Listeners"],
+                Subnets=props["Subnets"],
+                SecurityGroups=props["SecurityGroups"],
+                Scheme=props["Scheme"],
+                Tags=tagging.as_list(props["Tags"]),
+            )
             self.dns_name = out["DNSName"]
             self.elb_deleted = False
         if change.op is Op.UPDATE:
@@ -199,55 +220,85 @@ class Applier:
             add = sorted(set(want["Subnets"]) - set(have["Subnets"]))
             drop = sorted(set(have["Subnets"]) - set(want["Subnets"]))
             if add:
-                self.client.call("elb", "AttachLoadBalancerToSubnets",
-                                 LoadBalancerName=lb, Subnets=add)
+                self.client.call(
+                    "elb", "AttachLoadBalancerToSubnets", LoadBalancerName=lb, Subnets=add
+                )
             if drop:
-                self.client.call("elb", "DetachLoadBalancerFromSubnets",
-                                 LoadBalancerName=lb, Subnets=drop)
+                self.client.call(
+                    "elb", "DetachLoadBalancerFromSubnets", LoadBalancerName=lb, Subnets=drop
+                )
         if "SecurityGroups" in change.changed:
-            self.client.call("elb", "ApplySecurityGroupsToLoadBalancer",
-                             LoadBalancerName=lb, SecurityGroups=want["SecurityGroups"])
+            self.client.call(
+                "elb",
+                "ApplySecurityGroupsToLoadBalancer",
+                LoadBalancerName=lb,
+                SecurityGroups=want["SecurityGroups"],
+            )
         if "Tags" in change.changed:
-            self.client.call("elb", "AddTags", LoadBalancerNames=[lb],
-                             Tags=tagging.as_list(want["Tags"]))
+            self.client.call(
+                "elb", "AddTags", LoadBalancerNames=[lb], Tags=tagging.as_list(want["Tags"])
+            )
 
-    def _sync_listeners(self, lb: str, have: Sequence[Mapping[str, Any]],
-                        want: Sequence[Mapping[str, Any]]) -> None:
+    def _sync_listeners(
+        self, lb: str, have: Sequence[Mapping[str, Any]], want: Sequence[Mapping[str, Any]]
+    ) -> None:
         """A changed listener is deleted by port and created again (the API has no modify)."""
         wanted = {item["LoadBalancerPort"]: item for item in want}
-        stale = [item["LoadBalancerPort"] for item in have
-                 if wanted.get(item["LoadBalancerPort"]) != item]
+        stale = [
+            item["LoadBalancerPort"]
+            for item in have
+            if wanted.get(item["LoadBalancerPort"]) != item
+        ]
         current = {item["LoadBalancerPort"] for item in have} - set(stale)
         fresh = [item for port, item in sorted(wanted.items()) if port not in current]
         if stale:
-            self.client.call("elb", "DeleteLoadBalancerListeners", LoadBalancerName=lb,
-                             LoadBalancerPorts=sorted(stale))
+            self.client.call(
+                "elb",
+                "DeleteLoadBalancerListeners",
+                LoadBalancerName=lb,
+                LoadBalancerPorts=sorted(stale),
+            )
             for port in stale:
                 self.assigned.pop((lb, "listener", port), None)
         if fresh:
-            self.client.call("elb", "CreateLoadBalancerListeners", LoadBalancerName=lb,
-                             Listeners=list(fresh))
+            self.client.call(
+                "elb", "CreateLoadBalancerListeners", LoadBalancerName=lb, Listeners=list(fresh)
+            )
 
     def _elb_health_check(self, change: Change, facts: Facts) -> None:
         if change.desired is not None:
-            self.client.call("elb", "ConfigureHealthCheck", LoadBalancerName=change.name,
-                             HealthCheck=dict(change.desired.props))
+            self.client.call(
+                "elb",
+                "ConfigureHealthCheck",
+                LoadBalancerName=change.name,
+                HealthCheck=dict(change.desired.props),
+            )
 
     def _elb_attributes(self, change: Change, facts: Facts) -> None:
         if change.desired is not None:
-            self.client.call("elb", "ModifyLoadBalancerAttributes", LoadBalancerName=change.name,
-                             LoadBalancerAttributes=dict(change.desired.props))
+            self.client.call(
+                "elb",
+                "ModifyLoadBalancerAttributes",
+                LoadBalancerName=change.name,
+                LoadBalancerAttributes=dict(change.desired.props),
+            )
 
     def _elb_instances(self, change: Change, facts: Facts) -> None:
         if change.desired is None:
             return
         want = set(change.desired.props["Instances"])
         have = set(change.observed.props["Instances"]) if change.observed else set()
-        for operation, ids in (("DeregisterInstancesFromLoadBalancer", sorted(have - want)),
-                               ("RegisterInstancesWithLoadBalancer", sorted(want - have))):
+        for operation, ids in (
+            ("DeregisterInstancesFromLoadBalancer", sorted(have - want)),
+            ("RegisterInstancesWithLoadBalancer", sorted(want - have)),
+        ):
             for i in range(0, len(ids), BATCH):
-                self.client.call("elb", operation, LoadBalancerName=change.name,
-                                 Instances=[{"InstanceId": x} for x in ids[i : i + BATCH]])
+                self.client.call(
+                    "elb",
+                    operation,
+                    LoadBalancerName=change.name,
+                    Instances=[{"InstanceId": x} for x in ids[i : i + BATCH]],
+                )
 
     # --- policies --------------------------------------------------------------------------
 
@@ -258,36 +309,51 @@ class Applier:
         if change.op in (Op.DELETE, Op.REPLACE):
             self._assign(lb, change.name, change.observed.props if change.observed else {}, {})
             if change.op is Op.DELETE or change.observed is not None:
-                self._call_ignoring("DeleteLoadBalancerPolicy", "PolicyNotFound",
-                                    LoadBalancerName=lb, PolicyName=change.name)
+                self._call_ignoring(
+                    "DeleteLoadBalancerPolicy",
+                    "PolicyNotFound",
+                    LoadBalancerName=lb,
+                    PolicyName=change.name,
+                )
         if change.op in (Op.CREATE, Op.REPLACE):
             assert change.desired is not None
             props = change.desired.props
             self.client.call(
-                "elb", "CreateLoadBalancerPolicy", LoadBalancerName=lb, PolicyName=change.name,
+                "elb",
+                "CreateLoadBalancerPolicy",
+                LoadBalancerName=lb,
+                PolicyName=change.name,
                 PolicyTypeName=props["PolicyTypeName"],
-                PolicyAttributes=[{"AttributeName": k, "AttributeValue": v}
-                                  for k, v in props["PolicyAttributes"].items()])
+                PolicyAttributes=[
+                    {"AttributeName": k, "AttributeValue": v}
+                    for k, v in props["PolicyAttributes"].items()
+                ],
+            )
             self._assign(lb, change.name, {}, props)
         if change.op is Op.UPDATE:
             assert change.desired is not None and change.observed is not None
             self._assign(lb, change.name, change.observed.props, change.desired.props)
 
-    def _assign(self, lb: str, policy: str, before: Mapping[str, Any],
-                after: Mapping[str, Any]) -> None:
+    def _assign(
+        self, lb: str, policy: str, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
         for where, field, operation, port_arg in (
-            ("backend", "InstancePorts", "SetLoadBalancerPoliciesForBackendServer",
-             "InstancePort"),
-            ("listener", "LoadBalancerPorts", "SetLoadBalancerPoliciesOfListener",
-             "LoadBalancerPort"),
+            ("backend", "InstancePorts", "SetLoadBalancerPoliciesForBackendServer", "InstancePort"),
+            (
+                "listener",
+                "LoadBalancerPorts",
+                "SetLoadBalancerPoliciesOfListener",
+                "LoadBalancerPort",
+            ),
         ):
             old, new = set(before.get(field, [])), set(after.get(field, []))
             for port in sorted(old ^ new):
                 names = [n for n in self.assigned.get((lb, where, port), []) if n != policy]
                 if port in new:
                     names.append(policy)
-                self.client.call("elb", operation, LoadBalancerName=lb,
-                                 PolicyNames=names, **{port_arg: port})
+                self.client.call(
+                    "elb", operation, LoadBalancerName=lb, PolicyNames=names, **{port_arg: port}
+                )
                 self.assigned[(lb, where, port)] = names
 
     def _call_ignoring(self, operation: str, code: str, **kwargs: Any) -> None:

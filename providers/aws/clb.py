@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lbctl import rules
-from lbctl.annotations import ParsedAnnotations
+from lbctl.annotations import Annotation, ParsedAnnotations
 from lbctl.errors import FieldError
 from lbctl.model import KNOWN_AFTER_APPLY, Resource, ServicePort, ServiceView
 from providers.aws import annotations as A
@@ -34,8 +34,11 @@ POLICY = "aws:elb-policy"
 INSTANCES = "aws:elb-instances"
 
 KIND_ORDER = (SG, SG_INGRESS, ELB, HEALTH, ATTRIBUTES, POLICY, INSTANCES)
-IMMUTABLE = {ELB: frozenset({"Scheme"}), SG: frozenset({"VpcId"}),
-             POLICY: frozenset({"PolicyTypeName", "PolicyAttributes"})}
+IMMUTABLE = {
+    ELB: frozenset({"Scheme"}),
+    SG: frozenset({"VpcId"}),
+    POLICY: frozenset({"PolicyTypeName", "PolicyAttributes"}),
+}
 
 PROXY_POLICY = "k8s-proxyprotocol-enabled"
 SSL_POLICY_FORMAT = "k8s-SSLNegotiationPolicy-{}"
@@ -59,13 +62,19 @@ def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldEr
     errors += _spec_errors(view)
     errors += _health_errors(parsed)
     if parsed.present(A.TARGET_GROUP_ATTRIBUTES):
-        errors.append(_ann(A.TARGET_GROUP_ATTRIBUTES, parsed,
-                           "target group attributes annotation is only supported for NLB"))
+        errors.append(
+            _ann(
+                A.TARGET_GROUP_ATTRIBUTES,
+                parsed,
+                "target group attributes annotation is only supported for NLB",
+            )
+        )
     if parsed.present(A.SUBNETS) and not parsed[A.SUBNETS]:
         errors.append(_ann(A.SUBNETS, parsed, "unable to resolve empty subnet slice"))
     if parsed[A.ACCESS_LOG_ENABLED] and not parsed[A.ACCESS_LOG_BUCKET]:
-        errors.append(_ann(A.ACCESS_LOG_BUCKET, parsed,
-                           "access logs are enabled but no S3 bucket is named"))
+        errors.append(
+            _ann(A.ACCESS_LOG_BUCKET, parsed, "access logs are enabled but no S3 bucket is named")
+        )
     interval = parsed[A.ACCESS_LOG_EMIT_INTERVAL]
     if interval is not None and interval not in (5, 60):
         errors.append(_ann(A.ACCESS_LOG_EMIT_INTERVAL, parsed, "must be 5 or 60 (minutes)"))
@@ -74,60 +83,95 @@ def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldEr
         errors.append(_ann(A.CONNECTION_IDLE_TIMEOUT, parsed, "must be between 1 and 4000"))
     draining = parsed[A.CONNECTION_DRAINING_TIMEOUT]
     if draining is not None and not 1 <= draining <= 3600:
-        errors.append(_ann(A.CONNECTION_DRAINING_TIMEOUT, parsed,
-                           "must be between 1 and 3600"))
+        errors.append(_ann(A.CONNECTION_DRAINING_TIMEOUT, parsed, "must be between 1 and 3600"))
     raw_internal = parsed.raw.get(A.INTERNAL.key)
     if raw_internal is not None and raw_internal not in ("true", "false"):
-        warnings.append(f"annotation {A.INTERNAL.key}={raw_internal!r} is not \"true\" or "
-                        "\"false\"; the balancer is internal (any value but \"false\" is)")
+        warnings.append(
+            f'annotation {A.INTERNAL.key}={raw_internal!r} is not "true" or '
+            '"false"; the balancer is internal (any value but "false" is)'
+        )
     for ann in (A.EIP_ALLOCATIONS, A.PRIVATE_IPV4_ADDRESSES):
         if parsed.present(ann):
             warnings.append(f"annotation {ann.key} applies to NLB only; ignored on a classic ELB")
     return errors, warnings
 
 
-def _ann(ann: A.Annotation[Any], parsed: ParsedAnnotations, message: str) -> FieldError:
+def _ann(ann: Annotation[Any], parsed: ParsedAnnotations, message: str) -> FieldError:
     return FieldError(message, annotation=ann.key, value=parsed.raw.get(ann.key))
 
 
 def _spec_errors(view: ServiceView) -> list[FieldError]:
     errors: list[FieldError] = []
     if view.session_affinity not in ("", "None"):
-        errors.append(FieldError(f"unsupported load balancer affinity: {view.session_affinity}",
-                                 field="spec.sessionAffinity", value=view.session_affinity))
+        errors.append(
+            FieldError(
+                f"unsupported load balancer affinity: {view.session_affinity}",
+                field="spec.sessionAffinity",
+                value=view.session_affinity,
+            )
+        )
     if not view.ports:
-        errors.append(FieldError("requested load balancer with no ports", field="spec.ports",
-                                 value=[]))
+        errors.append(
+            FieldError("requested load balancer with no ports", field="spec.ports", value=[])
+        )
     if len({p.protocol for p in view.ports}) > 1:
-        errors.append(FieldError("mixed protocol is not supported for LoadBalancer",
-                                 field="spec.ports",
-                                 value=sorted({p.protocol for p in view.ports})))
+        errors.append(
+            FieldError(
+                "mixed protocol is not supported for LoadBalancer",
+                field="spec.ports",
+                value=sorted({p.protocol for p in view.ports}),
+            )
+        )
     for i, port in enumerate(view.ports):
         if port.protocol != "TCP":
-            errors.append(FieldError(f"Protocol {port.protocol} not supported by LoadBalancer",
-                                     field=f"spec.ports[{i}].protocol", value=port.protocol))
+            errors.append(
+                FieldError(
+                    f"Protocol {port.protocol} not supported by LoadBalancer",
+                    field=f"spec.ports[{i}].protocol",
+                    value=port.protocol,
+                )
+            )
         if not port.node_port:
-            errors.append(FieldError("no node port allocated: the balancer forwards to the "
-                                     "node port the API server assigns",
-                                     field=f"spec.ports[{i}].nodePort", value=port.node_port))
+            errors.append(
+                FieldError(
+                    "no node port allocated: the balancer forwards to the "
+                    "node port the API server assigns",
+                    field=f"spec.ports[{i}].nodePort",
+                    value=port.node_port,
+                )
+            )
     if view.load_balancer_ip:
-        errors.append(FieldError("LoadBalancerIP cannot be specified for AWS ELB",
-                                 field="spec.loadBalancerIP", value=view.load_balancer_ip))
+        errors.append(
+            FieldError(
+                "LoadBalancerIP cannot be specified for AWS ELB",
+                field="spec.loadBalancerIP",
+                value=view.load_balancer_ip,
+            )
+        )
     return errors
 
 
 def _health_errors(parsed: ParsedAnnotations) -> list[FieldError]:
     errors = []
-    minimums = ((A.HEALTHCHECK_HEALTHY, 2), (A.HEALTHCHECK_UNHEALTHY, 2),
-                (A.HEALTHCHECK_INTERVAL, 5), (A.HEALTHCHECK_TIMEOUT, 2))
+    minimums = (
+        (A.HEALTHCHECK_HEALTHY, 2),
+        (A.HEALTHCHECK_UNHEALTHY, 2),
+        (A.HEALTHCHECK_INTERVAL, 5),
+        (A.HEALTHCHECK_TIMEOUT, 2),
+    )
     for ann, minimum in minimums:
         value = parsed[ann]
         if value is not None and value < minimum:
             errors.append(_ann(ann, parsed, f"must be at least {minimum}"))
     protocol = parsed[A.HEALTHCHECK_PROTOCOL]
     if protocol and protocol.upper() not in HEALTH_PROTOCOLS:
-        errors.append(_ann(A.HEALTHCHECK_PROTOCOL, parsed,
-                           f"unsupported health check protocol: use {', '.join(HEALTH_PROTOCOLS)}"))
+        errors.append(
+            _ann(
+                A.HEALTHCHECK_PROTOCOL,
+                parsed,
+                f"unsupported health check protocol: use {', '.join(HEALTH_PROTOCOLS)}",
+            )
+        )
     return errors
 
 
@@ -179,8 +223,9 @@ def listener(port: ServicePort, parsed: ParsedAnnotations) -> dict[str, Any]:
 
 
 def listeners(view: ServiceView, parsed: ParsedAnnotations) -> list[dict[str, Any]]:
-    return sorted((listener(p, parsed) for p in view.ports),
-                  key=lambda item: item["LoadBalancerPort"])
+    return sorted(
+        (listener(p, parsed) for p in view.ports), key=lambda item: item["LoadBalancerPort"]
+    )
 
 
 def health_check(view: ServiceView, parsed: ParsedAnnotations) -> dict[str, Any]:
@@ -240,8 +285,13 @@ def permission(protocol: str, from_port: int, to_port: int, cidr: str) -> dict[s
 
 def permission_key(p: dict[str, Any]) -> tuple[Any, ...]:
     cidr = p.get("CidrIp") or p.get("CidrIpv6") or ""
-    return (p["IpProtocol"], p.get("FromPort", -1), p.get("ToPort", -1), cidr,
-            str(p.get("GroupId", "")))
+    return (
+        p["IpProtocol"],
+        p.get("FromPort", -1),
+        p.get("ToPort", -1),
+        cidr,
+        str(p.get("GroupId", "")),
+    )
 
 
 def client_permissions(view: ServiceView) -> list[dict[str, Any]]:
@@ -282,48 +332,70 @@ def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> lis
         out.append(Resource(kind, name, props, owner=owner, id=rid))
 
     if managed:
-        add(SG, sg_name, {
-            "GroupName": sg_name,
-            "Description": f"Security group for Kubernetes ELB {lb} ({owner})",
-            "VpcId": ctx.vpc_id,
-            "Tags": tag_set,
-        })
+        add(
+            SG,
+            sg_name,
+            {
+                "GroupName": sg_name,
+                "Description": f"Security group for Kubernetes ELB {lb} ({owner})",
+                "VpcId": ctx.vpc_id,
+                "Tags": tag_set,
+            },
+        )
         add(SG_INGRESS, sg_name, {"GroupName": sg_name, "IpPermissions": client_permissions(view)})
     listener_list = listeners(view, parsed)
-    add(ELB, lb, {
-        "LoadBalancerName": lb,
-        "Scheme": "internal" if parsed[A.INTERNAL] else "internet-facing",
-        "Subnets": sorted(ctx.subnets),
-        "SecurityGroups": groups,
-        "Listeners": listener_list,
-        "Tags": tag_set,
-    })
+    add(
+        ELB,
+        lb,
+        {
+            "LoadBalancerName": lb,
+            "Scheme": "internal" if parsed[A.INTERNAL] else "internet-facing",
+            "Subnets": sorted(ctx.subnets),
+            "SecurityGroups": groups,
+            "Listeners": listener_list,
+            "Tags": tag_set,
+        },
+    )
     add(HEALTH, lb, health_check(view, parsed))
     add(ATTRIBUTES, lb, attributes(parsed))
     if parsed[A.PROXY_PROTOCOL]:
-        add(POLICY, PROXY_POLICY, {
-            "PolicyTypeName": "ProxyProtocolPolicyType",
-            "PolicyAttributes": {"ProxyProtocol": "true"},
-            "InstancePorts": sorted({p.node_port for p in view.ports}),
-        }, rid=lb)
+        add(
+            POLICY,
+            PROXY_POLICY,
+            {
+                "PolicyTypeName": "ProxyProtocolPolicyType",
+                "PolicyAttributes": {"ProxyProtocol": "true"},
+                "InstancePorts": sorted({p.node_port for p in view.ports}),
+            },
+            rid=lb,
+        )
     ssl_listener_ports = [
         item["LoadBalancerPort"] for item in listener_list if item["Protocol"] in ("SSL", "HTTPS")
     ]
     if parsed[A.SSL_NEGOTIATION_POLICY] and ssl_listener_ports:
         policy = parsed[A.SSL_NEGOTIATION_POLICY]
-        add(POLICY, SSL_POLICY_FORMAT.format(policy), {
-            "PolicyTypeName": "SSLNegotiationPolicyType",
-            "PolicyAttributes": {"Reference-Security-Policy": policy},
-            "LoadBalancerPorts": ssl_listener_ports,
-        }, rid=lb)
+        add(
+            POLICY,
+            SSL_POLICY_FORMAT.format(policy),
+            {
+                "PolicyTypeName": "SSLNegotiationPolicyType",
+                "PolicyAttributes": {"Reference-Security-Policy": policy},
+                "LoadBalancerPorts": ssl_listener_ports,
+            },
+            rid=lb,
+        )
     add(INSTANCES, lb, {"Instances": sorted(ctx.instance_ids)})
     if ctx.manage_node_rules and groups and not ctx.config_security_group:
         source = groups[0]
         for node_sg in sorted(ctx.node_security_groups):
-            add(SG_INGRESS, node_rule_name(node_sg, lb), {
-                "GroupId": node_sg,
-                "IpPermissions": [{"IpProtocol": "-1", "GroupId": source}],
-            })
+            add(
+                SG_INGRESS,
+                node_rule_name(node_sg, lb),
+                {
+                    "GroupId": node_sg,
+                    "IpPermissions": [{"IpProtocol": "-1", "GroupId": source}],
+                },
+            )
     return out
 
 
@@ -331,8 +403,9 @@ def node_rule_name(node_sg: str, lb_name: str) -> str:
     return f"{node_sg}/{security_group_name(lb_name)}"
 
 
-def offline_context(*, cluster_id: str, lb_name: str, vpc: str,
-                    instance_ids: Sequence[str]) -> Context:
+def offline_context(
+    *, cluster_id: str, lb_name: str, vpc: str, instance_ids: Sequence[str]
+) -> Context:
     """--offline: what a lookup would give is known after apply."""
     return Context(
         cluster_id=cluster_id,

@@ -57,8 +57,11 @@ class AWSClient:
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
         )
         self._session = boto3.session.Session(region_name=self.region)
-        self._config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                              connect_timeout=10, read_timeout=30)
+        self._config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=30,
+        )
         self._clients: dict[str, Any] = {}
 
     def _client(self, service: str) -> Any:
@@ -83,8 +86,14 @@ class AWSClient:
         return result
 
     def pages(
-        self, service: str, operation: str, *, items: str, token: str = "NextToken",
-        request_token: str | None = None, **kwargs: Any
+        self,
+        service: str,
+        operation: str,
+        *,
+        items: str,
+        token: str = "NextToken",
+        request_token: str | None = None,
+        **kwargs: Any,
     ) -> Iterator[dict[str, Any]]:
         """Every item of a paged describe; each page is one counted call."""
         request_token = request_token or token

@@ -37,18 +37,28 @@ def load(path: Path | None, *, cluster_id: str) -> AWSConfig:
             parser.read_string(path.read_text())
         except (OSError, configparser.Error) as e:
             raise InvalidInput(
-                [FieldError(f"cannot read the cloud config: {e}", field="--cloud-config",
-                            value=str(path))]
+                [
+                    FieldError(
+                        f"cannot read the cloud config: {e}",
+                        field="--cloud-config",
+                        value=str(path),
+                    )
+                ]
             ) from e
         if parser.has_section("Global"):
             values = {k: _unquote(v) for k, v in parser.items("Global")}
     cid = cluster_id or values.get("KubernetesClusterID") or values.get("KubernetesClusterTag", "")
     if not cid:
         raise InvalidInput(
-            [FieldError("a cluster id is required: every resource lbctl creates is tagged "
-                        "kubernetes.io/cluster/<id>=owned; pass --cluster-id or set "
-                        "KubernetesClusterID in [Global] of --cloud-config",
-                        field="--cluster-id", value="")]
+            [
+                FieldError(
+                    "a cluster id is required: every resource lbctl creates is tagged "
+                    "kubernetes.io/cluster/<id>=owned; pass --cluster-id or set "
+                    "KubernetesClusterID in [Global] of --cloud-config",
+                    field="--cluster-id",
+                    value="",
+                )
+            ]
         )
     disable = values.get("DisableSecurityGroupIngress", "false")
     try:

@@ -16,7 +16,7 @@ def instance_id(provider_id: str) -> str | None:
         return None
     text = provider_id
     if text.startswith("aws://"):
-        text = text[len("aws://"):]
+        text = text[len("aws://") :]
     elif "://" in text:
         return None
     last = text.rstrip("/").rsplit("/", 1)[-1] if "/" in text else text

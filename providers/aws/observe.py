@@ -63,9 +63,16 @@ class Observer:
                 raise
             found = page.get("LoadBalancerDescriptions", [])
         else:
-            found = list(self.client.pages("elb", "DescribeLoadBalancers",
-                                           items="LoadBalancerDescriptions", token="NextMarker",
-                                           request_token="Marker", PageSize=400))
+            found = list(
+                self.client.pages(
+                    "elb",
+                    "DescribeLoadBalancers",
+                    items="LoadBalancerDescriptions",
+                    token="NextMarker",
+                    request_token="Marker",
+                    PageSize=400,
+                )
+            )
         wanted = set(names)
         return {d["LoadBalancerName"]: d for d in found if d["LoadBalancerName"] in wanted}
 
@@ -81,29 +88,42 @@ class Observer:
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(ids), FILTER_CHUNK):
             for reservation in self.client.pages(
-                "ec2", "DescribeInstances", items="Reservations",
+                "ec2",
+                "DescribeInstances",
+                items="Reservations",
                 Filters=[{"Name": "instance-id", "Values": list(chunk)}],
             ):
                 for inst in reservation.get("Instances", []):
-                    if tagging.in_cluster(tagging.as_dict(inst.get("Tags")),
-                                          self.config.cluster_id):
+                    if tagging.in_cluster(
+                        tagging.as_dict(inst.get("Tags")), self.config.cluster_id
+                    ):
                         out[inst["InstanceId"]] = inst
         return out
 
     def in_vpc(self, operation: str, items: str, vpc: str) -> list[dict[str, Any]]:
-        return list(self.client.pages(
-            "ec2", operation, items=items, Filters=[{"Name": "vpc-id", "Values": [vpc]}]))
+        return list(
+            self.client.pages(
+                "ec2", operation, items=items, Filters=[{"Name": "vpc-id", "Values": [vpc]}]
+            )
+        )
 
     def zone_types(self) -> dict[str, str]:
         page = self.client.call("ec2", "DescribeAvailabilityZones")
-        return {z["ZoneName"]: z.get("ZoneType", "availability-zone")
-                for z in page.get("AvailabilityZones", [])}
+        return {
+            z["ZoneName"]: z.get("ZoneType", "availability-zone")
+            for z in page.get("AvailabilityZones", [])
+        }
 
     # --- the whole observation -----------------------------------------------------------
 
-    def observe(self, views: Sequence[ServiceView], nodes: Sequence[NodeView],
-                names: Mapping[str, str], wanted: Mapping[str, bool],
-                parsed: Mapping[str, Any]) -> Observed:
+    def observe(
+        self,
+        views: Sequence[ServiceView],
+        nodes: Sequence[NodeView],
+        names: Mapping[str, str],
+        wanted: Mapping[str, bool],
+        parsed: Mapping[str, Any],
+    ) -> Observed:
         observed = Observed(facts=Facts())
         facts: Facts = observed.facts
         elbs = self.balancers(sorted(set(names.values())))
@@ -112,34 +132,51 @@ class Observer:
         if any_wanted:
             ids = sorted({i for n in nodes if (i := instance_id(n.provider_id))})
             facts.instances = self.instances(ids) if ids else {}
-        facts.vpc_id = self.config.vpc or next(
-            (i["VpcId"] for i in facts.instances.values() if i.get("VpcId")), ""
-        ) or next((d["VPCId"] for d in elbs.values() if d.get("VPCId")), "")
+        facts.vpc_id = (
+            self.config.vpc
+            or next((i["VpcId"] for i in facts.instances.values() if i.get("VpcId")), "")
+            or next((d["VPCId"] for d in elbs.values() if d.get("VPCId")), "")
+        )
         if facts.vpc_id:
             groups = self.in_vpc("DescribeSecurityGroups", "SecurityGroups", facts.vpc_id)
             facts.groups = {g["GroupId"]: g for g in groups}
         if any_wanted and facts.vpc_id:
             facts.subnets = self.in_vpc("DescribeSubnets", "Subnets", facts.vpc_id)
             if any(not _explicit_ids(parsed.get(v.key)) for v in views if wanted[v.key]):
-                facts.route_tables = self.in_vpc("DescribeRouteTables", "RouteTables",
-                                                 facts.vpc_id)
+                facts.route_tables = self.in_vpc("DescribeRouteTables", "RouteTables", facts.vpc_id)
                 facts.zone_types = self.zone_types()
         for view in views:
-            self._service(observed, view, names[view.key], wanted[view.key],
-                          parsed.get(view.key), elbs, elb_tags)
+            self._service(
+                observed,
+                view,
+                names[view.key],
+                wanted[view.key],
+                parsed.get(view.key),
+                elbs,
+                elb_tags,
+            )
         return observed
 
-    def _service(self, observed: Observed, view: ServiceView, lb: str, wanted: bool,
-                 parsed: Any, elbs: Mapping[str, dict[str, Any]],
-                 elb_tags: Mapping[str, dict[str, str]]) -> None:
+    def _service(
+        self,
+        observed: Observed,
+        view: ServiceView,
+        lb: str,
+        wanted: bool,
+        parsed: Any,
+        elbs: Mapping[str, dict[str, Any]],
+        elb_tags: Mapping[str, dict[str, str]],
+    ) -> None:
         facts: Facts = observed.facts
         key = view.key
         found: list[Resource] = []
         clashes: list[NotOwned] = []
         tag_keys = _tag_keys(self.config.cluster_id, parsed)
         cid = self.config.cluster_id
-        group = next((g for g in facts.groups.values()
-                      if g.get("GroupName") == clb.security_group_name(lb)), None)
+        group = next(
+            (g for g in facts.groups.values() if g.get("GroupName") == clb.security_group_name(lb)),
+            None,
+        )
         if group is not None:
             gtags = tagging.as_dict(group.get("Tags"))
             if tagging.owned(gtags, cid):
@@ -148,9 +185,14 @@ class Observer:
                 if wanted:
                     found.append(_ingress_resource(key, group))
             elif wanted and not (parsed and parsed[A.SECURITY_GROUPS]):
-                clashes.append(NotOwned(clb.SG, clb.security_group_name(lb),
-                                        f"{group['GroupId']} has no {tagging.cluster_tag(cid)}"
-                                        "=owned tag; lbctl will not use or change it"))
+                clashes.append(
+                    NotOwned(
+                        clb.SG,
+                        clb.security_group_name(lb),
+                        f"{group['GroupId']} has no {tagging.cluster_tag(cid)}"
+                        "=owned tag; lbctl will not use or change it",
+                    )
+                )
         sources = {g for g in [facts.managed_group_ids.get(key)] if g}
         if wanted and parsed and parsed[A.SECURITY_GROUPS]:
             sources.add(parsed[A.SECURITY_GROUPS][0])  # BYO: rule reported, never deleted
@@ -159,8 +201,14 @@ class Observer:
         if desc is not None:
             etags = elb_tags.get(lb, {})
             if not tagging.owned(etags, cid):
-                clashes.append(NotOwned(clb.ELB, lb, f"it has no {tagging.cluster_tag(cid)}"
-                                        "=owned tag; lbctl will not change or delete it"))
+                clashes.append(
+                    NotOwned(
+                        clb.ELB,
+                        lb,
+                        f"it has no {tagging.cluster_tag(cid)}"
+                        "=owned tag; lbctl will not change or delete it",
+                    )
+                )
             else:
                 found.append(_elb_resource(key, desc, etags, tag_keys))
                 if wanted:
@@ -176,13 +224,36 @@ class Observer:
         policies = self.client.call("elb", "DescribeLoadBalancerPolicies", LoadBalancerName=lb)
         hc = desc.get("HealthCheck", {})
         parts = [
-            Resource(clb.HEALTH, lb, {k: hc.get(k) for k in (
-                "Target", "Interval", "Timeout", "UnhealthyThreshold", "HealthyThreshold")},
-                owner=key, id=lb),
-            Resource(clb.ATTRIBUTES, lb, _attributes(attrs.get("LoadBalancerAttributes", {})),
-                     owner=key, id=lb),
-            Resource(clb.INSTANCES, lb, {"Instances": sorted(
-                i["InstanceId"] for i in desc.get("Instances", []))}, owner=key, id=lb),
+            Resource(
+                clb.HEALTH,
+                lb,
+                {
+                    k: hc.get(k)
+                    for k in (
+                        "Target",
+                        "Interval",
+                        "Timeout",
+                        "UnhealthyThreshold",
+                        "HealthyThreshold",
+                    )
+                },
+                owner=key,
+                id=lb,
+            ),
+            Resource(
+                clb.ATTRIBUTES,
+                lb,
+                _attributes(attrs.get("LoadBalancerAttributes", {})),
+                owner=key,
+                id=lb,
+            ),
+            Resource(
+                clb.INSTANCES,
+                lb,
+                {"Instances": sorted(i["InstanceId"] for i in desc.get("Instances", []))},
+                owner=key,
+                id=lb,
+            ),
         ]
         parts += _policies(key, desc, policies.get("PolicyDescriptions", []))
         return parts
@@ -202,15 +273,22 @@ def _tag_keys(cluster_id: str, parsed: Any) -> set[str]:
     return keys
 
 
-def _group_resource(key: str, group: Mapping[str, Any], gtags: Mapping[str, str],
-                    tag_keys: set[str]) -> Resource:
+def _group_resource(
+    key: str, group: Mapping[str, Any], gtags: Mapping[str, str], tag_keys: set[str]
+) -> Resource:
     name = group["GroupName"]
-    return Resource(clb.SG, name, {
-        "GroupName": name,
-        "Description": group.get("Description", ""),
-        "VpcId": group.get("VpcId", ""),
-        "Tags": {k: v for k, v in gtags.items() if k in tag_keys},
-    }, owner=key, id=group["GroupId"])
+    return Resource(
+        clb.SG,
+        name,
+        {
+            "GroupName": name,
+            "Description": group.get("Description", ""),
+            "VpcId": group.get("VpcId", ""),
+            "Tags": {k: v for k, v in gtags.items() if k in tag_keys},
+        },
+        owner=key,
+        id=group["GroupId"],
+    )
 
 
 def flatten(perms: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -228,24 +306,37 @@ def flatten(perms: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _ingress_resource(key: str, group: Mapping[str, Any]) -> Resource:
     name = group["GroupName"]
-    return Resource(clb.SG_INGRESS, name, {
-        "GroupName": name, "IpPermissions": flatten(group.get("IpPermissions", []))},
-        owner=key, id=group["GroupId"])
+    return Resource(
+        clb.SG_INGRESS,
+        name,
+        {"GroupName": name, "IpPermissions": flatten(group.get("IpPermissions", []))},
+        owner=key,
+        id=group["GroupId"],
+    )
 
 
-def _node_rules(key: str, lb: str, groups: Mapping[str, Mapping[str, Any]],
-                sources: set[str]) -> list[Resource]:
+def _node_rules(
+    key: str, lb: str, groups: Mapping[str, Mapping[str, Any]], sources: set[str]
+) -> list[Resource]:
     found = []
     for gid, group in sorted(groups.items()):
         for perm in flatten(group.get("IpPermissions", [])):
             if perm.get("GroupId") in sources and perm["IpProtocol"] == "-1":
-                found.append(Resource(clb.SG_INGRESS, clb.node_rule_name(gid, lb), {
-                    "GroupId": gid, "IpPermissions": [perm]}, owner=key, id=gid))
+                found.append(
+                    Resource(
+                        clb.SG_INGRESS,
+                        clb.node_rule_name(gid, lb),
+                        {"GroupId": gid, "IpPermissions": [perm]},
+                        owner=key,
+                        id=gid,
+                    )
+                )
     return found
 
 
-def _elb_resource(key: str, desc: Mapping[str, Any], etags: Mapping[str, str],
-                  tag_keys: set[str]) -> Resource:
+def _elb_resource(
+    key: str, desc: Mapping[str, Any], etags: Mapping[str, str], tag_keys: set[str]
+) -> Resource:
     listeners = []
     for item in desc.get("ListenerDescriptions", []):
         raw = item["Listener"]
@@ -258,20 +349,30 @@ def _elb_resource(key: str, desc: Mapping[str, Any], etags: Mapping[str, str],
         if raw.get("SSLCertificateId"):
             listener["SSLCertificateId"] = raw["SSLCertificateId"]
         listeners.append(listener)
-    return Resource(clb.ELB, desc["LoadBalancerName"], {
-        "LoadBalancerName": desc["LoadBalancerName"],
-        "Scheme": desc.get("Scheme", "internet-facing"),
-        "Subnets": sorted(desc.get("Subnets", [])),
-        "SecurityGroups": list(desc.get("SecurityGroups", [])),
-        "Listeners": sorted(listeners, key=lambda item: item["LoadBalancerPort"]),
-        "Tags": {k: v for k, v in etags.items() if k in tag_keys},
-        "DNSName": desc.get("DNSName", ""),
-        "VPCId": desc.get("VPCId", ""),
-        "ListenerPolicies": {str(i["Listener"]["LoadBalancerPort"]): i.get("PolicyNames", [])
-                             for i in desc.get("ListenerDescriptions", [])},
-        "BackendPolicies": {str(b["InstancePort"]): b.get("PolicyNames", [])
-                            for b in desc.get("BackendServerDescriptions", [])},
-    }, owner=key, id=desc["LoadBalancerName"])
+    return Resource(
+        clb.ELB,
+        desc["LoadBalancerName"],
+        {
+            "LoadBalancerName": desc["LoadBalancerName"],
+            "Scheme": desc.get("Scheme", "internet-facing"),
+            "Subnets": sorted(desc.get("Subnets", [])),
+            "SecurityGroups": list(desc.get("SecurityGroups", [])),
+            "Listeners": sorted(listeners, key=lambda item: item["LoadBalancerPort"]),
+            "Tags": {k: v for k, v in etags.items() if k in tag_keys},
+            "DNSName": desc.get("DNSName", ""),
+            "VPCId": desc.get("VPCId", ""),
+            "ListenerPolicies": {
+                str(i["Listener"]["LoadBalancerPort"]): i.get("PolicyNames", [])
+                for i in desc.get("ListenerDescriptions", [])
+            },
+            "BackendPolicies": {
+                str(b["InstancePort"]): b.get("PolicyNames", [])
+                for b in desc.get("BackendServerDescriptions", [])
+            },
+        },
+        owner=key,
+        id=desc["LoadBalancerName"],
+    )
 
 
 def _attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -279,33 +380,45 @@ def _attributes(raw: Mapping[str, Any]) -> dict[str, Any]:
     if not access.get("Enabled"):
         access = {"Enabled": False}
     else:
-        access = {k: access.get(k) for k in ("Enabled", "S3BucketName", "S3BucketPrefix",
-                                              "EmitInterval")}
+        access = {
+            k: access.get(k) for k in ("Enabled", "S3BucketName", "S3BucketPrefix", "EmitInterval")
+        }
         access["S3BucketPrefix"] = access["S3BucketPrefix"] or ""
     draining = raw.get("ConnectionDraining", {"Enabled": False})
     return {
         "CrossZoneLoadBalancing": {
-            "Enabled": bool(raw.get("CrossZoneLoadBalancing", {}).get("Enabled", False))},
+            "Enabled": bool(raw.get("CrossZoneLoadBalancing", {}).get("Enabled", False))
+        },
         "AccessLog": access,
-        "ConnectionDraining": {"Enabled": bool(draining.get("Enabled", False)),
-                               "Timeout": int(draining.get("Timeout", clb.DEFAULT_DRAINING_TIMEOUT))},
+        "ConnectionDraining": {
+            "Enabled": bool(draining.get("Enabled", False)),
+            "Timeout": int(draining.get("Timeout", clb.DEFAULT_DRAINING_TIMEOUT)),
+        },
         "ConnectionSettings": {
-            "IdleTimeout": int(raw.get("ConnectionSettings", {}).get("IdleTimeout", 60))},
+            "IdleTimeout": int(raw.get("ConnectionSettings", {}).get("IdleTimeout", 60))
+        },
     }
 
 
-def _policies(key: str, desc: Mapping[str, Any],
-              policies: Sequence[Mapping[str, Any]]) -> list[Resource]:
+def _policies(
+    key: str, desc: Mapping[str, Any], policies: Sequence[Mapping[str, Any]]
+) -> list[Resource]:
     lb = desc["LoadBalancerName"]
-    backend = {b["InstancePort"]: b.get("PolicyNames", [])
-               for b in desc.get("BackendServerDescriptions", [])}
-    listener = {d["Listener"]["LoadBalancerPort"]: d.get("PolicyNames", [])
-                for d in desc.get("ListenerDescriptions", [])}
+    backend = {
+        b["InstancePort"]: b.get("PolicyNames", [])
+        for b in desc.get("BackendServerDescriptions", [])
+    }
+    listener = {
+        d["Listener"]["LoadBalancerPort"]: d.get("PolicyNames", [])
+        for d in desc.get("ListenerDescriptions", [])
+    }
     out = []
     for policy in policies:
         name = policy["PolicyName"]
-        attrs = {a["AttributeName"]: a.get("AttributeValue", "")
-                 for a in policy.get("PolicyAttributeDescriptions", [])}
+        attrs = {
+            a["AttributeName"]: a.get("AttributeValue", "")
+            for a in policy.get("PolicyAttributeDescriptions", [])
+        }
         if name == clb.PROXY_POLICY:
             props: dict[str, Any] = {
                 "PolicyTypeName": policy.get("PolicyTypeName", "ProxyProtocolPolicyType"),
@@ -315,8 +428,9 @@ def _policies(key: str, desc: Mapping[str, Any],
         elif name.startswith(clb.SSL_POLICY_FORMAT.format("")):
             props = {
                 "PolicyTypeName": policy.get("PolicyTypeName", "SSLNegotiationPolicyType"),
-                "PolicyAttributes": {"Reference-Security-Policy":
-                                     attrs.get("Reference-Security-Policy", "")},
+                "PolicyAttributes": {
+                    "Reference-Security-Policy": attrs.get("Reference-Security-Policy", "")
+                },
                 "LoadBalancerPorts": sorted(p for p, names in listener.items() if name in names),
             }
         else:
@@ -327,8 +441,15 @@ def _policies(key: str, desc: Mapping[str, Any],
 
 def require_vpc(facts: Facts) -> str:
     if not facts.vpc_id:
-        raise InvalidInput([FieldError(
-            "cannot find the cluster VPC: no node has a cluster-tagged EC2 instance "
-            "(spec.providerID aws:///<zone>/<instance-id>); set VPC in [Global] of the "
-            "cloud config", field="VPC", value="")])
+        raise InvalidInput(
+            [
+                FieldError(
+                    "cannot find the cluster VPC: no node has a cluster-tagged EC2 instance "
+                    "(spec.providerID aws:///<zone>/<instance-id>); set VPC in [Global] of the "
+                    "cloud config",
+                    field="VPC",
+                    value="",
+                )
+            ]
+        )
     return facts.vpc_id

@@ -45,7 +45,7 @@ class AWSProvider:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from providers.aws.client import AWSClient  # noqa: PLC0415 - boto3 only when online
+            from providers.aws.client import AWSClient
 
             self._client = AWSClient(self.counter)
         return self._client
@@ -76,9 +76,14 @@ class AWSProvider:
         warnings: list[str] = []
         if parsed is not None:
             if parsed[A.TYPE] == "nlb":
-                errors.append(FieldError(
-                    "NLB support is not in this release of lbctl yet; remove the annotation "
-                    "or use elb", annotation=A.TYPE.key, value="nlb"))
+                errors.append(
+                    FieldError(
+                        "NLB support is not in this release of lbctl yet; remove the annotation "
+                        "or use elb",
+                        annotation=A.TYPE.key,
+                        value="nlb",
+                    )
+                )
             more, warnings = clb.validate(view, parsed)
             errors += more
         if errors:
@@ -87,30 +92,41 @@ class AWSProvider:
 
     # --- cloud -----------------------------------------------------------------------------
 
-    def observe(self, views: Sequence[ServiceView], nodes: Sequence[NodeView], *,
-                wanted: Mapping[str, bool]) -> Observed:
+    def observe(
+        self, views: Sequence[ServiceView], nodes: Sequence[NodeView], *, wanted: Mapping[str, bool]
+    ) -> Observed:
         parsed = {v.key: self.parse(v) for v in views if wanted.get(v.key)}
         if self.offline:
             return Observed(facts=Facts(vpc_id=self.config.vpc))
         names = {v.key: self.load_balancer_name(v) for v in views}
         return Observer(self.client, self.config).observe(views, nodes, names, wanted, parsed)
 
-    def desired(self, view: ServiceView, nodes: Sequence[NodeView],
-                observed: Observed) -> list[Resource]:
+    def desired(
+        self, view: ServiceView, nodes: Sequence[NodeView], observed: Observed
+    ) -> list[Resource]:
         parsed = self.parse(view)
         facts: Facts = observed.facts
         lb = self.load_balancer_name(view)
         labels = parsed[A.TARGET_NODE_LABELS]
         if self.offline:
             ctx = clb.offline_context(
-                cluster_id=self.config.cluster_id, lb_name=lb, vpc=self.config.vpc,
-                instance_ids=target_instance_ids(nodes, labels))
+                cluster_id=self.config.cluster_id,
+                lb_name=lb,
+                vpc=self.config.vpc,
+                instance_ids=target_instance_ids(nodes, labels),
+            )
         else:
             ctx = self._context(view, parsed, nodes, facts, lb)
         return clb.resources(view, parsed, ctx)
 
-    def _context(self, view: ServiceView, parsed: ParsedAnnotations,
-                 nodes: Sequence[NodeView], facts: Facts, lb: str) -> clb.Context:
+    def _context(
+        self,
+        view: ServiceView,
+        parsed: ParsedAnnotations,
+        nodes: Sequence[NodeView],
+        facts: Facts,
+        lb: str,
+    ) -> clb.Context:
         vpc = require_vpc(facts)
         labels = parsed[A.TARGET_NODE_LABELS]
         targets = [n for n in nodes if matches_labels(n, labels)]
@@ -119,9 +135,12 @@ class AWSProvider:
             chosen = subnets.resolve(parsed[A.SUBNETS], facts.subnets)
         else:
             chosen = subnets.discover(
-                subnets=facts.subnets, route_tables=facts.route_tables,
-                zone_types=facts.zone_types, cluster_id=self.config.cluster_id,
-                internal=parsed[A.INTERNAL])
+                subnets=facts.subnets,
+                route_tables=facts.route_tables,
+                zone_types=facts.zone_types,
+                cluster_id=self.config.cluster_id,
+                internal=parsed[A.INTERNAL],
+            )
         return clb.Context(
             cluster_id=self.config.cluster_id,
             lb_name=lb,
@@ -135,34 +154,47 @@ class AWSProvider:
         )
 
     def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
-        from providers.aws.apply import Applier  # noqa: PLC0415 - boto3 only when online
+        from providers.aws.apply import Applier
 
         return Applier(self.client, self.counter).apply(plan, observed)
 
 
 def node_security_groups(ids: Sequence[str], facts: Facts, cluster_id: str) -> list[str]:
     """Each instance's cluster-tagged SG (or its only SG); several tagged is an error."""
-    from providers.aws import tags as tagging  # noqa: PLC0415
+    from providers.aws import tags as tagging
 
     chosen: set[str] = set()
     errors = []
     for iid in ids:
         groups = [g["GroupId"] for g in facts.instances[iid].get("SecurityGroups", [])]
-        tagged = [g for g in groups if g in facts.groups and tagging.in_cluster(
-            tagging.as_dict(facts.groups[g].get("Tags")), cluster_id)]
+        tagged = [
+            g
+            for g in groups
+            if g in facts.groups
+            and tagging.in_cluster(tagging.as_dict(facts.groups[g].get("Tags")), cluster_id)
+        ]
         if len(tagged) > 1:
-            errors.append(FieldError(
-                f"Multiple tagged security groups found for instance {iid}; ensure only the "
-                f"k8s security group is tagged; the tagged groups were {', '.join(tagged)}",
-                field=f"instance {iid}", value=tagged))
+            errors.append(
+                FieldError(
+                    f"Multiple tagged security groups found for instance {iid}; ensure only the "
+                    f"k8s security group is tagged; the tagged groups were {', '.join(tagged)}",
+                    field=f"instance {iid}",
+                    value=tagged,
+                )
+            )
         elif tagged:
             chosen.add(tagged[0])
         elif len(groups) == 1:
             chosen.add(groups[0])
         elif len(groups) > 1:
-            errors.append(FieldError(
-                f"Multiple untagged security groups found for instance {iid}; ensure the k8s "
-                "security group is tagged", field=f"instance {iid}", value=groups))
+            errors.append(
+                FieldError(
+                    f"Multiple untagged security groups found for instance {iid}; ensure the k8s "
+                    "security group is tagged",
+                    field=f"instance {iid}",
+                    value=groups,
+                )
+            )
     if errors:
         raise InvalidInput(errors)
     return sorted(chosen)

@@ -23,14 +23,16 @@ CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
 
 def is_public(subnet_id: str, route_tables: Sequence[Mapping[str, Any]]) -> bool:
     table = next(
-        (t for t in route_tables
-         if any(a.get("SubnetId") == subnet_id for a in t.get("Associations", []))),
+        (
+            t
+            for t in route_tables
+            if any(a.get("SubnetId") == subnet_id for a in t.get("Associations", []))
+        ),
         None,
     )
     if table is None:
         table = next(
-            (t for t in route_tables
-             if any(a.get("Main") for a in t.get("Associations", []))),
+            (t for t in route_tables if any(a.get("Main") for a in t.get("Associations", []))),
             None,
         )
     if table is None:
@@ -72,16 +74,21 @@ def discover(
         if zone not in best or rank < best[zone][0]:
             best[zone] = (rank, sid)
     if not best:
-        raise InvalidInput([FieldError(
-            "could not find any suitable subnets for creating the ELB: tag subnets with "
-            f"{role}=1 (and {tagging.cluster_tag(cluster_id)}), or list them in the annotation",
-            annotation=SUBNETS.key, value=None)])
+        raise InvalidInput(
+            [
+                FieldError(
+                    "could not find any suitable subnets for creating the ELB: tag subnets with "
+                    f"{role}=1 (and {tagging.cluster_tag(cluster_id)}), "
+                    "or list them in the annotation",
+                    annotation=SUBNETS.key,
+                    value=None,
+                )
+            ]
+        )
     return [best[zone][1] for zone in sorted(best)]
 
 
-def resolve(
-    requested: Sequence[str], subnets: Sequence[Mapping[str, Any]]
-) -> list[str]:
+def resolve(requested: Sequence[str], subnets: Sequence[Mapping[str, Any]]) -> list[str]:
     """The `subnets` annotation: ids (subnet-...) or Name tag values."""
     found: list[str] = []
     for item in requested:
@@ -91,7 +98,13 @@ def resolve(
                 found.append(str(subnet["SubnetId"]))
                 break
     if len(found) != len(requested):
-        raise InvalidInput([FieldError(
-            f"expected to find {len(requested)}, but found {len(found)} subnets",
-            annotation=SUBNETS.key, value=",".join(requested))])
+        raise InvalidInput(
+            [
+                FieldError(
+                    f"expected to find {len(requested)}, but found {len(found)} subnets",
+                    annotation=SUBNETS.key,
+                    value=",".join(requested),
+                )
+            ]
+        )
     return sorted(set(found))
