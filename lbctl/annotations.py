@@ -11,6 +11,7 @@ value, instead of stopping at the first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -99,16 +100,21 @@ def text(value: str) -> str:
     return value
 
 
+def go_int(value: str) -> int:
+    """Go's strconv.ParseInt base 10: ASCII digits with an optional sign, nothing else."""
+    text = value.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ValueError("not an integer")
+    return int(text, 10)
+
+
 def go_bool(value: str) -> bool:
     return parse_go_bool(value)
 
 
 def integer(*, minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
     def parse(value: str) -> int:
-        try:
-            number = int(value.strip(), 10)
-        except ValueError:
-            raise ValueError("not an integer") from None
+        number = go_int(value)
         if minimum is not None and number < minimum:
             raise ValueError(f"must be at least {minimum}")
         if maximum is not None and number > maximum:

@@ -32,6 +32,10 @@ class RetryPolicy:
     base: float = 0.2
     cap: float = 20.0
 
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+
 
 @dataclass
 class CallCounter:
@@ -88,4 +92,8 @@ class CallCounter:
         now = self.snapshot()
         if since is not None:
             now.subtract(since)
-        return {op: n for (_, op), n in sorted(now.items()) if n}
+        out: dict[str, int] = {}
+        for (_, op), n in sorted(now.items()):
+            if n:
+                out[op] = out.get(op, 0) + n
+        return out

@@ -100,7 +100,7 @@ def render_text(plans: Sequence[ServicePlan], *, colour: bool = False) -> str:
         out.append("Plan has errors: nothing was changed for the Services with errors.")
     if all_changes:
         out.append(f"Plan: {add} to add, {change} to change, {destroy} to destroy.")
-    else:
+    elif not any(p.errors for p in plans):
         out.append("No changes. Your load balancers match the Services.")
     return "\n".join(out) + "\n"
 

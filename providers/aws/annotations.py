@@ -11,6 +11,7 @@ from lbctl.annotations import (
     Annotation,
     AnnotationSet,
     go_bool,
+    go_int,
     integer,
     key_values,
     string_list,
@@ -51,7 +52,7 @@ def _health_port(value: str) -> str | int:
     if value == "traffic-port":
         return value
     try:
-        port = int(value, 10)
+        port = go_int(value)
     except ValueError:
         raise ValueError("invalid health check port: use traffic-port or a port number") from None
     if not 1 <= port <= 65535:

@@ -5,6 +5,7 @@ AWS expectations come from /work/shared/research/aws-and-service-controller.md Â
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -29,8 +30,16 @@ from providers.aws import annotations as AWS
         ({"minimum": 1, "maximum": 3600}, "300", 300),
         ({"minimum": -5}, "-5", -5),
     ],
-    ids=["plain", "zero", "negative", "trimmed", "at-minimum", "at-maximum", "in-range",
-         "negative-minimum"],
+    ids=[
+        "plain",
+        "zero",
+        "negative",
+        "trimmed",
+        "at-minimum",
+        "at-maximum",
+        "in-range",
+        "negative-minimum",
+    ],
 )
 def test_integer_accepts(bounds: dict[str, int], value: str, expected: int) -> None:
     assert A.integer(**bounds)(value) == expected
@@ -44,13 +53,26 @@ def test_integer_accepts(bounds: dict[str, int], value: str, expected: int) -> N
         ({}, "1.5", "not an integer"),
         ({}, "0x10", "not an integer"),
         ({}, "10s", "not an integer"),
+        ({}, "1_000", "not an integer"),
+        ({}, "\u0663", "not an integer"),
         ({"minimum": 1}, "0", "must be at least 1"),
         ({"minimum": 2}, "-7", "must be at least 2"),
         ({"maximum": 10}, "11", "must be at most 10"),
         ({"minimum": 1, "maximum": 3600}, "3601", "must be at most 3600"),
     ],
-    ids=["word", "empty", "float", "hex", "unit-suffix", "below-min", "negative-below-min",
-         "above-max", "above-range"],
+    ids=[
+        "word",
+        "empty",
+        "float",
+        "hex",
+        "unit-suffix",
+        "underscore-go-parseint-rejects",
+        "non-ascii-digit",
+        "below-min",
+        "negative-below-min",
+        "above-max",
+        "above-range",
+    ],
 )
 def test_integer_rejects(bounds: dict[str, int], value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -71,8 +93,15 @@ def test_integer_rejects(bounds: dict[str, int], value: str, message: str) -> No
         (" , ,", ()),
         ("sg-2,sg-1,sg-2", ("sg-2", "sg-1", "sg-2")),
     ],
-    ids=["one", "two", "trimmed", "empties-dropped", "empty", "only-separators",
-         "order-and-duplicates-kept"],
+    ids=[
+        "one",
+        "two",
+        "trimmed",
+        "empties-dropped",
+        "empty",
+        "only-separators",
+        "order-and-duplicates-kept",
+    ],
 )
 def test_string_list(value: str, expected: tuple[str, ...]) -> None:
     assert A.string_list(value) == expected
@@ -97,9 +126,20 @@ def test_string_list(value: str, expected: tuple[str, ...]) -> None:
         ("team=platform,cost-center=42", {"team": "platform", "cost-center": "42"}),
         ("k=v,,k2", {"k": "v", "k2": ""}),
     ],
-    ids=["upstream-example", "no-key-skipped", "no-key-among-others",
-         "value-between-first-and-second-equals", "double-equals-empty-value", "empty",
-         "blank", "only-commas", "trimmed", "last-wins", "realistic-tags", "empty-item"],
+    ids=[
+        "upstream-example",
+        "no-key-skipped",
+        "no-key-among-others",
+        "value-between-first-and-second-equals",
+        "double-equals-empty-value",
+        "empty",
+        "blank",
+        "only-commas",
+        "trimmed",
+        "last-wins",
+        "realistic-tags",
+        "empty-item",
+    ],
 )
 def test_key_values(value: str, expected: dict[str, str]) -> None:
     assert A.key_values(value) == expected
@@ -154,11 +194,12 @@ def test_go_bool_rejects(value: str) -> None:
 
 # --- AnnotationSet -----------------------------------------------------------------------
 
-PORT = A.Annotation("example.com/port", A.integer(minimum=1, maximum=65535), 80, "both",
-                    "the port")
+PORT = A.Annotation("example.com/port", A.integer(minimum=1, maximum=65535), 80, "both", "the port")
 ENABLED = A.Annotation("example.com/enabled", A.go_bool, False, "both", "on | off")
 NAME = A.Annotation("example.com/name", A.text, "", "CLB", "a name", default_doc="none")
-TAGS = A.Annotation("example.com/tags", A.key_values, {}, "NLB", "tags")
+TAGS: A.Annotation[dict[str, str]] = A.Annotation(
+    "example.com/tags", A.key_values, {}, "NLB", "tags"
+)
 SAMPLE = A.AnnotationSet("example", [PORT, ENABLED, NAME, TAGS])
 
 
@@ -191,8 +232,16 @@ def test_parse_collects_every_error() -> None:
         ({TAGS.key: "a=b,c"}, TAGS, {"a": "b", "c": ""}, True),
         ({"example.com/unknown": "x"}, PORT, 80, False),
     ],
-    ids=["default-int", "default-bool", "default-dict", "parsed-int", "parsed-bool",
-         "present-but-empty", "parsed-tags", "undeclared-key-ignored"],
+    ids=[
+        "default-int",
+        "default-bool",
+        "default-dict",
+        "parsed-int",
+        "parsed-bool",
+        "present-but-empty",
+        "parsed-tags",
+        "undeclared-key-ignored",
+    ],
 )
 def test_parsed_values_and_defaults(
     raw: dict[str, str], annotation: A.Annotation[Any], expected: object, present: bool
@@ -295,8 +344,9 @@ def test_aws_bool_annotations_are_the_upstream_ones() -> None:
 @pytest.mark.parametrize(
     "annotation", BOOL_ANNOTATIONS, ids=[a.key.removeprefix(P) for a in BOOL_ANNOTATIONS]
 )
-@pytest.mark.parametrize("value", ["yes", "", "on", "TRUE "], ids=["yes", "empty", "on",
-                                                                    "untrimmed"])
+@pytest.mark.parametrize(
+    "value", ["yes", "", "on", "TRUE "], ids=["yes", "empty", "on", "untrimmed"]
+)
 def test_aws_bool_rejects(annotation: A.Annotation[Any], value: str) -> None:
     assert "invalid boolean" in reject_one(annotation, value)
 
@@ -305,7 +355,8 @@ def test_aws_bool_rejects(annotation: A.Annotation[Any], value: str) -> None:
     "annotation", BOOL_ANNOTATIONS, ids=[a.key.removeprefix(P) for a in BOOL_ANNOTATIONS]
 )
 @pytest.mark.parametrize(
-    ("value", "expected"), [("true", True), ("1", True), ("false", False), ("F", False)],
+    ("value", "expected"),
+    [("true", True), ("1", True), ("false", False), ("F", False)],
     ids=["true", "1", "false", "F"],
 )
 def test_aws_bool_accepts(annotation: A.Annotation[Any], value: str, expected: bool) -> None:
@@ -351,8 +402,14 @@ def test_aws_proxy_protocol_rejects(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("http", "http"), ("https", "https"), ("ssl", "ssl"), ("tcp", "tcp"), ("HTTP", "http"),
-     ("Ssl", "ssl")],
+    [
+        ("http", "http"),
+        ("https", "https"),
+        ("ssl", "ssl"),
+        ("tcp", "tcp"),
+        ("HTTP", "http"),
+        ("Ssl", "ssl"),
+    ],
     ids=["http", "https", "ssl", "tcp", "upper", "mixed"],
 )
 def test_aws_backend_protocol_accepts(value: str, expected: str) -> None:
@@ -370,8 +427,13 @@ def test_aws_backend_protocol_default_tcp() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("traffic-port", "traffic-port"), ("8080", 8080), ("1", 1), ("65535", 65535),
-     ("10256", 10256)],
+    [
+        ("traffic-port", "traffic-port"),
+        ("8080", 8080),
+        ("1", 1),
+        ("65535", 65535),
+        ("10256", 10256),
+    ],
     ids=["traffic-port", "number", "lowest", "highest", "kube-proxy"],
 )
 def test_aws_healthcheck_port_accepts(value: str, expected: str | int) -> None:
@@ -380,14 +442,26 @@ def test_aws_healthcheck_port_accepts(value: str, expected: str | int) -> None:
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("abc", "use traffic-port or a port number"),
-     ("", "use traffic-port or a port number"),
-     ("Traffic-Port", "use traffic-port or a port number"),
-     ("80.5", "use traffic-port or a port number"),
-     ("0", "between 1 and 65535"),
-     ("-1", "between 1 and 65535"),
-     ("65536", "between 1 and 65535")],
-    ids=["word", "empty", "case", "float", "zero", "negative", "too-high"],
+    [
+        ("abc", "use traffic-port or a port number"),
+        ("", "use traffic-port or a port number"),
+        ("Traffic-Port", "use traffic-port or a port number"),
+        ("80.5", "use traffic-port or a port number"),
+        ("0", "between 1 and 65535"),
+        ("-1", "between 1 and 65535"),
+        ("65536", "between 1 and 65535"),
+        ("8_080", "use traffic-port or a port number"),
+    ],
+    ids=[
+        "word",
+        "empty",
+        "case",
+        "float",
+        "zero",
+        "negative",
+        "too-high",
+        "underscore-go-parseint-rejects",
+    ],
 )
 def test_aws_healthcheck_port_rejects(value: str, message: str) -> None:
     assert message in reject_one(AWS.HEALTHCHECK_PORT, value)
@@ -399,15 +473,30 @@ def test_aws_healthcheck_port_default() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("false", False), ("true", True), ("False", True), ("0.0.0.0/0", True), ("1", True),
-     ("FALSE", True), (" false", True), ("", False)],
-    ids=["false", "true", "False-is-internal", "cidr-is-internal", "1", "FALSE-is-internal",
-         "untrimmed-false-is-internal", "empty-is-internet-facing"],
+    [
+        ("false", False),
+        ("true", True),
+        ("False", True),
+        ("0.0.0.0/0", True),
+        ("1", True),
+        ("FALSE", True),
+        (" false", True),
+        ("", False),
+    ],
+    ids=[
+        "false",
+        "true",
+        "False-is-internal",
+        "cidr-is-internal",
+        "1",
+        "FALSE-is-internal",
+        "untrimmed-false-is-internal",
+        "empty-is-internet-facing",
+    ],
 )
 def test_aws_internal(value: str, expected: bool) -> None:
-    # Upstream: `if v == "false" {false} else if v != "" {true}` -- an empty value is
-    # internet-facing. BUG (empty-is-internet-facing): lbctl's `value != "false"` makes ""
-    # internal.
+    # Upstream: `if v == "false" {false} else if v != "" {true}` -- so an empty value is
+    # internet-facing, and anything else but exactly "false" is internal.
     assert parse_one(AWS.INTERNAL, value) is expected
 
 
@@ -417,8 +506,14 @@ def test_aws_internal_default_internet_facing() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("443", ("443",)), ("443,8443", ("443", "8443")), ("443, 8443", ("443", " 8443")),
-     ("https,443", ("https", "443")), ("*", ("*",)), ("443,", ("443", ""))],
+    [
+        ("443", ("443",)),
+        ("443,8443", ("443", "8443")),
+        ("443, 8443", ("443", " 8443")),
+        ("https,443", ("https", "443")),
+        ("*", ("*",)),
+        ("443,", ("443", "")),
+    ],
     ids=["one", "two", "not-trimmed", "name-and-number", "star", "trailing-comma-kept"],
 )
 def test_aws_ssl_ports(value: str, expected: tuple[str, ...]) -> None:
@@ -432,8 +527,11 @@ def test_aws_ssl_ports_default_all() -> None:
 AWS_VALUE_CASES: list[tuple[A.Annotation[Any], str, object]] = [
     (AWS.ADDITIONAL_TAGS, "team=web,env=prod,flag", {"team": "web", "env": "prod", "flag": ""}),
     (AWS.TARGET_NODE_LABELS, "role=edge,gpu", {"role": "edge", "gpu": ""}),
-    (AWS.TARGET_GROUP_ATTRIBUTES, "preserve_client_ip.enabled=false",
-     {"preserve_client_ip.enabled": "false"}),
+    (
+        AWS.TARGET_GROUP_ATTRIBUTES,
+        "preserve_client_ip.enabled=false",
+        {"preserve_client_ip.enabled": "false"},
+    ),
     (AWS.EXTRA_SECURITY_GROUPS, "sg-1, sg-2,", ("sg-1", "sg-2")),
     (AWS.SECURITY_GROUPS, "sg-9", ("sg-9",)),
     (AWS.SUBNETS, "subnet-a , public-b", ("subnet-a", "public-b")),
@@ -443,7 +541,11 @@ AWS_VALUE_CASES: list[tuple[A.Annotation[Any], str, object]] = [
     (AWS.CONNECTION_DRAINING_TIMEOUT, "30", 30),
     (AWS.ACCESS_LOG_EMIT_INTERVAL, "5", 5),
     (AWS.HEALTHCHECK_INTERVAL, "10", 10),
-    (AWS.SSL_CERT, "arn:aws:acm:us-east-1:123:certificate/x", "arn:aws:acm:us-east-1:123:certificate/x"),
+    (
+        AWS.SSL_CERT,
+        "arn:aws:acm:us-east-1:123:certificate/x",
+        "arn:aws:acm:us-east-1:123:certificate/x",
+    ),
     (AWS.SOURCE_RANGES, "10.0.0.0/8, bogus", "10.0.0.0/8, bogus"),
     (AWS.HEALTHCHECK_PROTOCOL, "HTTP", "HTTP"),
 ]
@@ -452,16 +554,19 @@ AWS_VALUE_CASES: list[tuple[A.Annotation[Any], str, object]] = [
 @pytest.mark.parametrize(
     ("annotation", "value", "expected"),
     AWS_VALUE_CASES,
-    ids=[a.key.rsplit("/", 1)[1].removeprefix("aws-load-balancer-") for a, _, _ in
-         AWS_VALUE_CASES],
+    ids=[a.key.rsplit("/", 1)[1].removeprefix("aws-load-balancer-") for a, _, _ in AWS_VALUE_CASES],
 )
 def test_aws_values(annotation: A.Annotation[Any], value: str, expected: object) -> None:
     assert parse_one(annotation, value) == expected
 
 
 INTEGER_ANNOTATIONS = [
-    AWS.ACCESS_LOG_EMIT_INTERVAL, AWS.CONNECTION_DRAINING_TIMEOUT, AWS.CONNECTION_IDLE_TIMEOUT,
-    AWS.HEALTHCHECK_HEALTHY, AWS.HEALTHCHECK_UNHEALTHY, AWS.HEALTHCHECK_TIMEOUT,
+    AWS.ACCESS_LOG_EMIT_INTERVAL,
+    AWS.CONNECTION_DRAINING_TIMEOUT,
+    AWS.CONNECTION_IDLE_TIMEOUT,
+    AWS.HEALTHCHECK_HEALTHY,
+    AWS.HEALTHCHECK_UNHEALTHY,
+    AWS.HEALTHCHECK_TIMEOUT,
     AWS.HEALTHCHECK_INTERVAL,
 ]
 
@@ -502,7 +607,5 @@ def test_aws_parsers_raise_only_value_error() -> None:
     # AnnotationSet.parse turns ValueError into a FieldError; anything else would escape.
     for parse in _parsers():
         for value in ["", " ", "x", "=", ",", "*", "-1", "99999999999999999999", "\x00"]:
-            try:
+            with contextlib.suppress(ValueError):
                 parse(value)
-            except ValueError:
-                pass

@@ -43,10 +43,15 @@ CAMEL_SERVICE: dict[str, Any] = {
         "selector": {"app": "web"},
         "clusterIP": "10.96.0.10",
         "ports": [
-            {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080,
-             "nodePort": 30080},
-            {"name": "dns", "protocol": "UDP", "port": 53, "targetPort": "dns",
-             "nodePort": 30053, "appProtocol": "dns"},
+            {"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30080},
+            {
+                "name": "dns",
+                "protocol": "UDP",
+                "port": 53,
+                "targetPort": "dns",
+                "nodePort": 30053,
+                "appProtocol": "dns",
+            },
         ],
         "loadBalancerSourceRanges": ["10.0.0.0/8", "192.168.0.0/16"],
         "externalTrafficPolicy": "Local",
@@ -89,10 +94,22 @@ SNAKE_SERVICE: dict[str, Any] = {
         "cluster_ip": "10.96.0.10",
         "external_i_ps": None,
         "ports": [
-            {"name": "http", "protocol": "TCP", "port": 80, "target_port": 8080,
-             "node_port": 30080, "app_protocol": None},
-            {"name": "dns", "protocol": "UDP", "port": 53, "target_port": "dns",
-             "node_port": 30053, "app_protocol": "dns"},
+            {
+                "name": "http",
+                "protocol": "TCP",
+                "port": 80,
+                "target_port": 8080,
+                "node_port": 30080,
+                "app_protocol": None,
+            },
+            {
+                "name": "dns",
+                "protocol": "UDP",
+                "port": 53,
+                "target_port": "dns",
+                "node_port": 30053,
+                "app_protocol": "dns",
+            },
         ],
         "load_balancer_source_ranges": ["10.0.0.0/8", "192.168.0.0/16"],
         "external_traffic_policy": "Local",
@@ -108,8 +125,12 @@ SNAKE_SERVICE: dict[str, Any] = {
         "conditions": None,
         "load_balancer": {
             "ingress": [
-                {"hostname": "a1234.elb.us-east-1.amazonaws.com", "ip": None,
-                 "ip_mode": None, "ports": None},
+                {
+                    "hostname": "a1234.elb.us-east-1.amazonaws.com",
+                    "ip": None,
+                    "ip_mode": None,
+                    "ports": None,
+                },
                 {"hostname": None, "ip": "203.0.113.10", "ip_mode": "VIP", "ports": None},
             ]
         },
@@ -152,8 +173,8 @@ STYLES = {"camel": CAMEL_SERVICE, "snake": SNAKE_SERVICE}
     ids=[f"{s}-{a}" for s in STYLES for a in EXPECTED_SERVICE],
 )
 def test_service_from_dict(style: str, attr: str) -> None:
-    # BUG (snake-load_balancer_ip): model._snake("loadBalancerIP") is "load_balancer_i_p",
-    # so the client's `load_balancer_ip` key is never read.
+    # snake-load_balancer_ip: the client spells loadBalancerIP `load_balancer_ip` (acronym
+    # kept as one word), not `load_balancer_i_p`.
     view = ServiceView.from_dict(STYLES[style])
     assert getattr(view, attr) == EXPECTED_SERVICE[attr]
 
@@ -187,12 +208,26 @@ SPARSE_SERVICES: dict[str, dict[str, Any]] = {
     "metadata-only": {"metadata": {}},
     "none-sections": {"metadata": None, "spec": None, "status": None},
     "client-nones": {
-        "metadata": {"name": None, "namespace": None, "uid": None, "annotations": None,
-                     "finalizers": None, "deletion_timestamp": None, "resource_version": None},
-        "spec": {"type": None, "ports": None, "load_balancer_source_ranges": None,
-                 "external_traffic_policy": None, "health_check_node_port": None,
-                 "load_balancer_ip": None, "load_balancer_class": None,
-                 "session_affinity": None, "ip_families": None},
+        "metadata": {
+            "name": None,
+            "namespace": None,
+            "uid": None,
+            "annotations": None,
+            "finalizers": None,
+            "deletion_timestamp": None,
+            "resource_version": None,
+        },
+        "spec": {
+            "type": None,
+            "ports": None,
+            "load_balancer_source_ranges": None,
+            "external_traffic_policy": None,
+            "health_check_node_port": None,
+            "load_balancer_ip": None,
+            "load_balancer_class": None,
+            "session_affinity": None,
+            "ip_families": None,
+        },
         "status": {"load_balancer": {"ingress": None}},
     },
     "empty-status": {"status": {"loadBalancer": {}}},
@@ -233,15 +268,27 @@ def test_service_annotations_are_strings(
         ({"port": 80}, ServicePort("", "TCP", 80, 0, None, None)),
         ({"port": 53, "protocol": "udp"}, ServicePort("", "UDP", 53, 0, None, None)),
         ({"port": "443", "nodePort": "30443"}, ServicePort("", "TCP", 443, 30443)),
-        ({"name": "h", "port": 80, "protocol": None, "node_port": None, "target_port": None},
-         ServicePort("h", "TCP", 80, 0)),
-        ({"name": "h2", "port": 80, "target_port": "web", "app_protocol": "kubernetes.io/h2c"},
-         ServicePort("h2", "TCP", 80, 0, "web", "kubernetes.io/h2c")),
-        ({"port": 9, "protocol": "SCTP", "nodePort": 31000, "targetPort": 9},
-         ServicePort("", "SCTP", 9, 31000, 9)),
+        (
+            {"name": "h", "port": 80, "protocol": None, "node_port": None, "target_port": None},
+            ServicePort("h", "TCP", 80, 0),
+        ),
+        (
+            {"name": "h2", "port": 80, "target_port": "web", "app_protocol": "kubernetes.io/h2c"},
+            ServicePort("h2", "TCP", 80, 0, "web", "kubernetes.io/h2c"),
+        ),
+        (
+            {"port": 9, "protocol": "SCTP", "nodePort": 31000, "targetPort": 9},
+            ServicePort("", "SCTP", 9, 31000, 9),
+        ),
     ],
-    ids=["minimal", "protocol-upper-cased", "numeric-strings", "snake-nones",
-         "snake-named-target", "sctp"],
+    ids=[
+        "minimal",
+        "protocol-upper-cased",
+        "numeric-strings",
+        "snake-nones",
+        "snake-named-target",
+        "sctp",
+    ],
 )
 def test_service_port_from_dict(raw: dict[str, Any], expected: ServicePort) -> None:
     assert ServicePort.from_dict(raw) == expected
@@ -252,8 +299,11 @@ def test_service_port_from_dict(raw: dict[str, Any], expected: ServicePort) -> N
     [
         ({"hostname": "lb.example"}, Ingress(hostname="lb.example"), {"hostname": "lb.example"}),
         ({"ip": "1.2.3.4"}, Ingress(ip="1.2.3.4"), {"ip": "1.2.3.4"}),
-        ({"ip": "1.2.3.4", "hostname": "h"}, Ingress("h", "1.2.3.4"),
-         {"ip": "1.2.3.4", "hostname": "h"}),
+        (
+            {"ip": "1.2.3.4", "hostname": "h"},
+            Ingress("h", "1.2.3.4"),
+            {"ip": "1.2.3.4", "hostname": "h"},
+        ),
         ({"ip": None, "hostname": None, "ip_mode": None}, Ingress(), {}),
     ],
     ids=["hostname", "ip", "both", "client-nones"],
@@ -345,8 +395,12 @@ SNAKE_NODE: dict[str, Any] = {
         "pod_cidr": None,
         "taints": [
             {"key": "dedicated", "value": "gpu", "effect": "NoSchedule", "time_added": None},
-            {"key": "ToBeDeletedByClusterAutoscaler", "value": None, "effect": "NoSchedule",
-             "time_added": None},
+            {
+                "key": "ToBeDeletedByClusterAutoscaler",
+                "value": None,
+                "effect": "NoSchedule",
+                "time_added": None,
+            },
         ],
         "unschedulable": None,
     },
@@ -393,11 +447,17 @@ def test_node_from_dict(raw: dict[str, Any]) -> None:
         ([{"type": "Ready", "status": "False"}], False),
         ([{"type": "Ready", "status": "Unknown"}], False),
         ([{"type": "MemoryPressure", "status": "True"}], False),
-        ([{"type": "DiskPressure", "status": "False"}, {"type": "Ready", "status": "True"}],
-         True),
+        ([{"type": "DiskPressure", "status": "False"}, {"type": "Ready", "status": "True"}], True),
     ],
-    ids=["no-conditions", "empty-conditions", "ready", "not-ready", "unknown",
-         "no-ready-condition", "ready-among-others"],
+    ids=[
+        "no-conditions",
+        "empty-conditions",
+        "ready",
+        "not-ready",
+        "unknown",
+        "no-ready-condition",
+        "ready-among-others",
+    ],
 )
 def test_node_ready(conditions: list[dict[str, str]] | None, expected: bool) -> None:
     view = NodeView.from_dict({"metadata": {"name": "n"}, "status": {"conditions": conditions}})
@@ -417,13 +477,23 @@ def test_node_ready(conditions: list[dict[str, str]] | None, expected: bool) -> 
         ({"spec": {"providerID": None, "provider_id": None}}, "provider_id", ""),
         ({"spec": {"taints": [{"key": "k"}]}}, "taints", (Taint("k", "", ""),)),
         ({"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"}}, "deleting", True),
-        ({"metadata": {"deletion_timestamp": datetime.datetime(2024, 1, 1)}}, "deleting",
-         True),
+        ({"metadata": {"deletion_timestamp": datetime.datetime(2024, 1, 1)}}, "deleting", True),
         ({"metadata": {"labels": {"n": 1}}}, "labels", {"n": "1"}),
     ],
-    ids=["name", "labels", "taints", "provider-id", "addresses", "deleting", "labels-none",
-         "provider-id-none", "taint-defaults", "deleting-camel", "deleting-snake",
-         "label-stringified"],
+    ids=[
+        "name",
+        "labels",
+        "taints",
+        "provider-id",
+        "addresses",
+        "deleting",
+        "labels-none",
+        "provider-id-none",
+        "taint-defaults",
+        "deleting-camel",
+        "deleting-snake",
+        "label-stringified",
+    ],
 )
 def test_node_fields(raw: dict[str, Any], attr: str, expected: object) -> None:
     assert getattr(NodeView.from_dict(raw), attr) == expected
