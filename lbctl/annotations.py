@@ -35,7 +35,14 @@ class Annotation(Generic[T_co]):
     def describe_default(self) -> str:
         if self.default_doc:
             return self.default_doc
-        return "" if self.default is None else repr(self.default)
+        value = self.default
+        if value is None or value in ("", (), {}):
+            return ""
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, tuple | list):
+            return ",".join(str(v) for v in value)
+        return str(value)
 
 
 class ParsedAnnotations:

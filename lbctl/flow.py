@@ -89,7 +89,7 @@ def plan_services(
     observed = provider.observe(valid, eligible, wanted=wanted) if valid else Observed()
     for view, plan in zip(views, plans, strict=True):
         if not plan.errors:
-            _fill(plan, provider, view, eligible, observed, wanted[view.key])
+            _fill(plan, provider, view, eligible, observed, wanted[view.key], deleting)
     return Planned(plans, observed)
 
 
@@ -100,6 +100,7 @@ def _fill(
     nodes: Sequence[NodeView],
     observed: Observed,
     wanted: bool,
+    deleting: bool,
 ) -> None:
     clashes = observed.clashes.get(view.key, [])
     if clashes:
@@ -110,7 +111,12 @@ def _fill(
     except InvalidInput as e:
         plan.errors = e.errors
         return
-    reason = "no longer wanted" if wanted else "the Service no longer wants a load balancer"
+    if wanted:
+        reason = "no longer wanted"
+    elif deleting:
+        reason = "lbctl delete"
+    else:
+        reason = "the Service no longer wants a load balancer"
     plan.changes = planning.diff(
         desired,
         observed.owned(view.key),

@@ -184,7 +184,9 @@ class Observer:
                 found.append(_group_resource(key, group, gtags, tag_keys))
                 if wanted:
                     found.append(_ingress_resource(key, group))
-            elif wanted and not (parsed and parsed[A.SECURITY_GROUPS]):
+            elif wanted and not (
+                (parsed and parsed[A.SECURITY_GROUPS]) or self.config.elb_security_group
+            ):
                 clashes.append(
                     NotOwned(
                         clb.SG,
@@ -193,10 +195,20 @@ class Observer:
                         "=owned tag; lbctl will not use or change it",
                     )
                 )
-        sources = {g for g in [facts.managed_group_ids.get(key)] if g}
+        managed = facts.managed_group_ids.get(key)
+        if managed:  # ours: its rules anywhere in the VPC are ours to revoke
+            found += _node_rules(key, lb, facts.groups, managed)
         if wanted and parsed and parsed[A.SECURITY_GROUPS]:
-            sources.add(parsed[A.SECURITY_GROUPS][0])  # BYO: rule reported, never deleted
-        found += _node_rules(key, lb, facts.groups, sources)
+            # A user's group: only the node groups' rule from it is looked at, and only while
+            # the Service wants it, so that lbctl never plans to revoke it (it may be shared).
+            node_groups = {
+                g["GroupId"]
+                for i in facts.instances.values()
+                for g in i.get("SecurityGroups", [])
+                if g["GroupId"] in facts.groups
+            }
+            mine = {g: facts.groups[g] for g in node_groups}
+            found += _node_rules(key, lb, mine, parsed[A.SECURITY_GROUPS][0])
         desc = elbs.get(lb)
         if desc is not None:
             etags = elb_tags.get(lb, {})
@@ -316,12 +328,12 @@ def _ingress_resource(key: str, group: Mapping[str, Any]) -> Resource:
 
 
 def _node_rules(
-    key: str, lb: str, groups: Mapping[str, Mapping[str, Any]], sources: set[str]
+    key: str, lb: str, groups: Mapping[str, Mapping[str, Any]], source: str
 ) -> list[Resource]:
     found = []
     for gid, group in sorted(groups.items()):
         for perm in flatten(group.get("IpPermissions", [])):
-            if perm.get("GroupId") in sources and perm["IpProtocol"] == "-1":
+            if perm.get("GroupId") == source and perm["IpProtocol"] == "-1":
                 found.append(
                     Resource(
                         clb.SG_INGRESS,

@@ -276,9 +276,9 @@ def test_markdown_table() -> None:
     ]
     assert lines[4:] == [
         "| `example.com/port` | both | 80 | the port |",
-        "| `example.com/enabled` | both | False | on \\| off |",
+        "| `example.com/enabled` | both | false | on \\| off |",
         "| `example.com/name` | CLB | none | a name |",
-        "| `example.com/tags` | NLB | {} | tags |",
+        "| `example.com/tags` | NLB |  | tags |",
     ]
     assert SAMPLE.markdown().endswith("\n")
 
@@ -290,8 +290,21 @@ def test_markdown_table() -> None:
         (NAME, "none"),
         (A.Annotation("k", A.text, None, "x", "y"), ""),
         (A.Annotation("k", A.text, "v", "x", "y", default_doc="doc wins"), "doc wins"),
+        (A.Annotation("k", A.go_bool, False, "x", "y"), "false"),
+        (A.Annotation("k", A.text, "", "x", "y"), ""),
+        (A.Annotation("k", A.string_list, ("*",), "x", "y"), "*"),
+        (A.Annotation("k", A.key_values, {}, "x", "y"), ""),
     ],
-    ids=["repr", "default-doc", "none-is-blank", "default-doc-over-value"],
+    ids=[
+        "number",
+        "default-doc",
+        "none-is-blank",
+        "default-doc-over-value",
+        "bool-as-go",
+        "empty-is-blank",
+        "list-joined",
+        "empty-map-is-blank",
+    ],
 )
 def test_describe_default(annotation: A.Annotation[Any], expected: str) -> None:
     assert annotation.describe_default() == expected

@@ -1,0 +1,229 @@
+"""The lbctl demo (`make demo`): the examples, planned, applied and deleted on a local AWS.
+
+1. starts a moto server in this process and seeds it like a Kubernetes cluster on AWS
+   (VPC, tagged subnets, node instances, a self-signed ACM certificate);
+2. copies examples/*.yaml into a scratch directory, with the SSL example's placeholder
+   certificate ARN replaced by the one the sandbox imported;
+3. runs the real CLI against it: `lbctl plan`, `lbctl apply --stats`, a second
+   `lbctl plan --detailed-exitcode` that must find no changes, and `lbctl delete`;
+4. checks with boto3 that no ELB and no k8s-elb-* security group is left.
+
+Exits 1 if any step does not give the expected result. Needs no AWS account and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lbctl.sandbox.aws import (
+    CERTIFICATE_ARN_FILE,
+    SeededCluster,
+    boto_client,
+    sandbox_environment,
+    seed_cluster,
+    start_moto,
+    write_sandbox_files,
+)
+
+EXAMPLES = Path(__file__).resolve().parent
+PLACEHOLDER_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/REPLACE-ME"
+CLUSTER_ID = "demo"
+REGION = "us-east-1"
+STEP_TIMEOUT = 120  # seconds; the whole demo takes a fraction of this
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def lbctl_program() -> list[str]:
+    """The installed `lbctl` script beside this interpreter, else on PATH, else the module."""
+    beside = Path(sys.executable).with_name("lbctl")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("lbctl")
+    return [found] if found else [sys.executable, "-m", "lbctl.cli"]
+
+
+def section(title: str) -> None:
+    print(f"\n=== {title} " + "=" * max(3, 74 - len(title)), flush=True)
+
+
+def indent(text: str, prefix: str = "  ") -> str:
+    return "".join(prefix + line for line in text.splitlines(keepends=True))
+
+
+def run_lbctl(
+    args: Sequence[str], *, cwd: Path, expect: int = 0, show_stdout: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `lbctl ARGS` in cwd, echo the command and its output; check the exit code."""
+    print(f"$ lbctl {shlex.join(args)}", flush=True)
+    started = time.monotonic()
+    done = subprocess.run(
+        [*lbctl_program(), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+        check=False,
+    )
+    if show_stdout and done.stdout:
+        print(indent(done.stdout), end="")
+    if done.stderr:
+        print(indent(done.stderr, "  stderr| "), end="")
+    print(f"(exit code {done.returncode}, {time.monotonic() - started:.1f} s)", flush=True)
+    if done.returncode != expect:
+        raise DemoFailed(f"lbctl {args[0]} exited {done.returncode}, expected {expect}")
+    return done
+
+
+def start_sandbox(workdir: Path) -> tuple[Any, SeededCluster]:
+    server = start_moto(minimal_amis=True)
+    cluster = seed_cluster(server.endpoint, region=REGION, cluster_id=CLUSTER_ID)
+    write_sandbox_files(workdir / "sandbox", cluster)
+    os.environ.update(sandbox_environment(server.endpoint, REGION))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):  # keep a real AWS config out of it
+        os.environ.pop(name, None)
+    print(f"moto server       {server.endpoint}  (AWS_ENDPOINT_URL)")
+    print(f"cluster id        {cluster.cluster_id}")
+    print(f"VPC               {cluster.vpc_id}")
+    print(f"public subnets    {', '.join(sorted(cluster.public_subnets.values()))}")
+    print(f"private subnets   {', '.join(sorted(cluster.private_subnets.values()))}")
+    print(f"node SG           {cluster.node_security_group_id}")
+    print(f"node instances    {', '.join(i.instance_id for i in cluster.instances)}")
+    print(f"ACM certificate   {cluster.certificate_arn}")
+    print("wrote sandbox/nodes.yaml, sandbox/cloud-config, sandbox/" + CERTIFICATE_ARN_FILE)
+    return server, cluster
+
+
+def copy_examples(workdir: Path) -> Path:
+    arn = (workdir / "sandbox" / CERTIFICATE_ARN_FILE).read_text(encoding="utf-8").strip()
+    target = workdir / "examples"
+    target.mkdir()
+    for source in sorted(EXAMPLES.glob("*.yaml")):
+        text = source.read_text(encoding="utf-8")
+        note = ""
+        if PLACEHOLDER_ARN in text:
+            text = text.replace(PLACEHOLDER_ARN, arn)
+            note = "  (certificate ARN filled in from sandbox/certificate-arn)"
+        (target / source.name).write_text(text, encoding="utf-8")
+        print(f"examples/{source.name}{note}")
+    return target
+
+
+def count_leftovers(cluster: SeededCluster, endpoint: str) -> dict[str, int]:
+    elb = boto_client("elb", endpoint, REGION)
+    ec2 = boto_client("ec2", endpoint, REGION)
+    balancers = elb.describe_load_balancers()["LoadBalancerDescriptions"]
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [cluster.vpc_id]}])[
+        "SecurityGroups"
+    ]
+    elb_groups = {g["GroupId"] for g in groups if g["GroupName"].startswith("k8s-elb-")}
+    (node_group,) = ec2.describe_security_groups(GroupIds=[cluster.node_security_group_id])[
+        "SecurityGroups"
+    ]
+    # The seeded node SG has no rule of its own: every group-to-group rule is a balancer's.
+    node_rules = [
+        pair
+        for perm in node_group.get("IpPermissions", [])
+        for pair in perm.get("UserIdGroupPairs", [])
+    ]
+    return {
+        "classic ELBs": len(balancers),
+        "k8s-elb-* security groups": len(elb_groups),
+        "node SG rules from a balancer SG": len(node_rules),
+    }
+
+
+def print_counts(counts: dict[str, int]) -> None:
+    for what, n in counts.items():
+        print(f"  {what:<34} {n}")
+
+
+def demo(workdir: Path) -> None:
+    section("1. Start a seeded AWS sandbox (moto, in this process)")
+    server, cluster = start_sandbox(workdir)
+    try:
+        section("2. The examples (copied to a scratch directory)")
+        copy_examples(workdir)
+        print(f"(scratch directory: {workdir}; the commands below run there)")
+        common = [
+            "-f",
+            "examples/",
+            "--nodes",
+            "sandbox/nodes.yaml",
+            "--cloud-config",
+            "sandbox/cloud-config",
+            "--cluster-id",
+            CLUSTER_ID,
+        ]
+
+        section("3. Plan: what apply would do (reads the cloud, changes nothing)")
+        run_lbctl(["plan", *common], cwd=workdir)
+
+        section("4. Apply, with the cloud calls it made (--stats)")
+        applied = run_lbctl(
+            ["apply", *common, "-o", "json", "--stats"], cwd=workdir, show_stdout=False
+        )
+        document = json.loads(applied.stdout)
+        print("  the -o json document, summarised:")
+        for plan in document["plans"]:
+            hosts = ", ".join(i.get("hostname") or i.get("ip", "") for i in plan["ingress"])
+            print(f"  {plan['service']:<36} {len(plan['changes'])} changes  ingress: {hosts}")
+            if plan["errors"] or not plan["ingress"]:
+                raise DemoFailed(f"{plan['service']}: no ingress after apply: {plan['errors']}")
+        print("in the cloud now:")
+        print_counts(count_leftovers(cluster, server.endpoint))
+
+        section("5. Plan again: the cloud matches the Services")
+        again = run_lbctl(["plan", *common, "--detailed-exitcode"], cwd=workdir, expect=0)
+        if "No changes. Your load balancers match the Services." not in again.stdout:
+            raise DemoFailed("the second plan is not empty")
+
+        section("6. Delete everything the Services own")
+        run_lbctl(
+            [
+                "delete",
+                "-f",
+                "examples/",
+                "--cloud-config",
+                "sandbox/cloud-config",
+                "--cluster-id",
+                CLUSTER_ID,
+            ],
+            cwd=workdir,
+        )
+
+        section("7. Check with boto3 that nothing is left")
+        left = count_leftovers(cluster, server.endpoint)
+        print_counts(left)
+        if any(left.values()):
+            raise DemoFailed(f"resources left after delete: {left}")
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lbctl-demo-") as scratch:
+        try:
+            demo(Path(scratch))
+        except (DemoFailed, subprocess.TimeoutExpired) as e:
+            print(f"\nDEMO FAILED: {e}", file=sys.stderr)
+            return 1
+    print(f"\nDemo passed in {time.monotonic() - started:.1f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
