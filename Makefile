@@ -18,8 +18,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check lbctl providers tests bench
-	$(BIN)/ruff format --check lbctl providers tests bench
+	$(BIN)/ruff check lbctl providers tests examples
+	$(BIN)/ruff format --check lbctl providers tests examples
 	$(BIN)/mypy lbctl providers
 	$(BIN)/lint-imports
 

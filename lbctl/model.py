@@ -188,7 +188,8 @@ class Resource:
 
     `props` use the cloud API's own field names. `owner` is the Service key the resource
     belongs to. `id` is the cloud's identifier when observed (an ARN, a group id), which
-    apply needs but the diff ignores.
+    apply needs but the diff ignores. `shared_with` names the other Services that use a
+    shared resource; the last one out deletes it.
     """
 
     kind: str
@@ -196,6 +197,9 @@ class Resource:
     props: Mapping[str, Any]
     owner: str = ""
     id: str = ""
+    # Resources several Services use (GCE's node health check, instance groups): the other
+    # Services observed using it. The differ never deletes a resource someone else still uses.
+    shared_with: frozenset[str] = frozenset()
 
     @property
     def ref(self) -> tuple[str, str]:

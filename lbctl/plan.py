@@ -7,6 +7,7 @@ Comparison rules, stated once:
 - A desired value of KNOWN_AFTER_APPLY matches anything, at any depth.
 - Lists and dicts are compared as a whole (providers normalise order before they return).
 - A change to a prop the provider declares immutable for that kind is a replace.
+- An observed resource that other Services still use (`shared_with`) is never deleted.
 
 Ordering: creates, updates and replaces follow the provider's kind order; deletes come after
 them, in reverse kind order, so dependents go before what they depend on.
@@ -156,7 +157,7 @@ def diff(
     backward = [
         Change(Op.DELETE, old.kind, old.name, delete_reason, observed=old)
         for ref, old in have.items()
-        if ref not in want
+        if ref not in want and not old.shared_with
     ]
     rank = {kind: i for i, kind in enumerate(kind_order)}
 

@@ -450,3 +450,20 @@ def test_non_dependent_kinds_keep_their_own_changes() -> None:
     sg = res(SG, "g", Rules=[1])
     changes = cascade([elb(), sg], [elb(Scheme="internal"), sg])
     assert [(c.op, c.kind) for c in changes] == [(Op.REPLACE, ELB)]
+
+
+def test_shared_resource_is_kept_while_another_service_uses_it() -> None:
+    from lbctl.model import Resource
+    from lbctl.plan import Op, diff
+
+    shared = Resource(
+        "gce:http-health-check",
+        "k8s-c-node",
+        {"port": 10256},
+        owner="ns/a",
+        shared_with=frozenset({"ns/b"}),
+    )
+    last = Resource("gce:http-health-check", "k8s-c-node", {"port": 10256}, owner="ns/a")
+    assert diff([], [shared], kind_order=["gce:http-health-check"]) == []
+    changes = diff([], [last], kind_order=["gce:http-health-check"])
+    assert [(c.op, c.name) for c in changes] == [(Op.DELETE, "k8s-c-node")]
