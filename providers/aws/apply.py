@@ -19,6 +19,7 @@ from lbctl.provider import Observed
 from providers.aws import clb
 from providers.aws import tags as tagging
 from providers.aws.client import AWSClient, AWSError
+from providers.aws.nlb_apply import NLBHandlers
 from providers.aws.observe import Facts, flatten
 
 SG_DELETE_ATTEMPTS = 60  # x 5 s: ENIs of a deleted ELB take minutes to go
@@ -34,16 +35,17 @@ def group_permissions(perms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         entry = grouped.setdefault(key, {"IpProtocol": p["IpProtocol"]})
         if p["IpProtocol"] != "-1":
             entry.update(FromPort=p["FromPort"], ToPort=p["ToPort"])
+        desc = {"Description": p["Description"]} if p.get("Description") else {}
         if "CidrIp" in p:
-            entry.setdefault("IpRanges", []).append({"CidrIp": p["CidrIp"]})
+            entry.setdefault("IpRanges", []).append({"CidrIp": p["CidrIp"], **desc})
         if "CidrIpv6" in p:
-            entry.setdefault("Ipv6Ranges", []).append({"CidrIpv6": p["CidrIpv6"]})
+            entry.setdefault("Ipv6Ranges", []).append({"CidrIpv6": p["CidrIpv6"], **desc})
         if "GroupId" in p:
             entry.setdefault("UserIdGroupPairs", []).append({"GroupId": p["GroupId"]})
     return list(grouped.values())
 
 
-class Applier:
+class Applier(NLBHandlers):
     def __init__(self, client: AWSClient, counter: CallCounter) -> None:
         self.client = client
         self.counter = counter
@@ -55,7 +57,9 @@ class Applier:
 
     def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
         facts: Facts = observed.facts
-        for res in observed.owned(plan.service):
+        owned = observed.owned(plan.service)
+        self.init_nlb(owned)
+        for res in owned:
             if res.kind == clb.SG:
                 self.group_ids[res.name] = res.id
             if res.kind == clb.ELB:
@@ -63,12 +67,13 @@ class Applier:
         for change in plan.changes:
             handler = getattr(self, "_" + change.kind.split(":", 1)[1].replace("-", "_"))
             handler(change, facts)
-        wanted = any(c.desired is not None and c.kind == clb.ELB for c in plan.changes) or (
-            bool(observed.ingress.get(plan.service)) and not self.elb_deleted
-        )
+        self.finish_nlb()
         if self.dns_name:
             return [Ingress(hostname=self.dns_name)]
-        return list(observed.ingress.get(plan.service, [])) if wanted else []
+        balancers = {clb.ELB, "aws:nlb"}
+        deleted = any(c.op is Op.DELETE and c.kind in balancers for c in plan.changes)
+        kept = any(r.kind in balancers for r in owned) and not deleted
+        return list(observed.ingress.get(plan.service, [])) if kept else []
 
     def _remember_policies(self, lb: str, props: Mapping[str, Any]) -> None:
         for port, names in props.get("ListenerPolicies", {}).items():

@@ -3,7 +3,7 @@
 One observe issues, whatever the number of Services: one (paged) DescribeLoadBalancers,
 DescribeTags per 20 balancers found, one filtered DescribeInstances, one DescribeSecurityGroups
 filtered to the cluster VPC, and, when discovery is needed, one DescribeSubnets,
-DescribeRouteTables and DescribeAvailabilityZones. Per existing balancer that is still
+DescribeRouteTables. Per existing balancer that is still
 wanted: DescribeLoadBalancerAttributes and DescribeLoadBalancerPolicies (the API has no
 batch form). Nothing is described without a filter but the balancer list itself.
 """
@@ -18,11 +18,12 @@ from lbctl.errors import FieldError, InvalidInput, NotOwned
 from lbctl.model import Ingress, NodeView, Resource, ServiceView
 from lbctl.provider import Observed
 from providers.aws import annotations as A
-from providers.aws import clb
+from providers.aws import clb, nlb, nlb_observe
 from providers.aws import tags as tagging
 from providers.aws.client import AWSClient, AWSError
 from providers.aws.config import AWSConfig
 from providers.aws.instances import instance_id
+from providers.aws.nlb_observe import NLBReader, NLBState
 
 FILTER_CHUNK = 150  # AWS allows 200 values per filter; upstream stays below on purpose
 TAG_CHUNK = 20
@@ -34,7 +35,6 @@ class Facts:
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     subnets: list[dict[str, Any]] = field(default_factory=list)
     route_tables: list[dict[str, Any]] = field(default_factory=list)
-    zone_types: dict[str, str] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     managed_group_ids: dict[str, str] = field(default_factory=dict)  # service key -> SG id
 
@@ -107,13 +107,6 @@ class Observer:
             )
         )
 
-    def zone_types(self) -> dict[str, str]:
-        page = self.client.call("ec2", "DescribeAvailabilityZones")
-        return {
-            z["ZoneName"]: z.get("ZoneType", "availability-zone")
-            for z in page.get("AvailabilityZones", [])
-        }
-
     # --- the whole observation -----------------------------------------------------------
 
     def observe(
@@ -128,6 +121,8 @@ class Observer:
         facts: Facts = observed.facts
         elbs = self.balancers(sorted(set(names.values())))
         elb_tags = self.balancer_tags(list(elbs)) if elbs else {}
+        by_name = {names[v.key]: wanted[v.key] for v in views}
+        nlbs = NLBReader(self.client, self.config.cluster_id).read(sorted(by_name), by_name)
         any_wanted = any(wanted.values())
         if any_wanted:
             ids = sorted({i for n in nodes if (i := instance_id(n.provider_id))})
@@ -136,6 +131,7 @@ class Observer:
             self.config.vpc
             or next((i["VpcId"] for i in facts.instances.values() if i.get("VpcId")), "")
             or next((d["VPCId"] for d in elbs.values() if d.get("VPCId")), "")
+            or next((n.desc["VpcId"] for n in nlbs.values() if n.desc.get("VpcId")), "")
         )
         if facts.vpc_id:
             groups = self.in_vpc("DescribeSecurityGroups", "SecurityGroups", facts.vpc_id)
@@ -144,7 +140,6 @@ class Observer:
             facts.subnets = self.in_vpc("DescribeSubnets", "Subnets", facts.vpc_id)
             if any(not _explicit_ids(parsed.get(v.key)) for v in views if wanted[v.key]):
                 facts.route_tables = self.in_vpc("DescribeRouteTables", "RouteTables", facts.vpc_id)
-                facts.zone_types = self.zone_types()
         for view in views:
             self._service(
                 observed,
@@ -155,7 +150,39 @@ class Observer:
                 elbs,
                 elb_tags,
             )
+            self._nlb(observed, view, names[view.key], wanted[view.key], parsed.get(view.key), nlbs)
         return observed
+
+    def _nlb(
+        self,
+        observed: Observed,
+        view: ServiceView,
+        lb: str,
+        wanted: bool,
+        parsed: Any,
+        nlbs: Mapping[str, NLBState],
+    ) -> None:
+        facts: Facts = observed.facts
+        key = view.key
+        found = nlb_observe.node_rules(key=key, lb=lb, groups=facts.groups, flat=flatten)
+        state = nlbs.get(lb)
+        if state is not None:
+            attribute_keys = nlb.tg_attributes(parsed).keys() if parsed is not None else ()
+            more, clash, ingress = nlb_observe.resources(
+                key=key,
+                lb=lb,
+                state=state,
+                cluster_id=self.config.cluster_id,
+                wanted=wanted,
+                tag_keys=_tag_keys(self.config.cluster_id, parsed),
+                attribute_keys=attribute_keys,
+            )
+            found += more
+            if clash is not None:
+                observed.clashes.setdefault(key, []).append(clash)
+            if ingress:
+                observed.ingress[key] = ingress
+        observed.resources.setdefault(key, []).extend(found)
 
     def _service(
         self,
@@ -185,7 +212,9 @@ class Observer:
                 if wanted:
                     found.append(_ingress_resource(key, group))
             elif wanted and not (
-                (parsed and parsed[A.SECURITY_GROUPS]) or self.config.elb_security_group
+                (parsed and parsed[A.SECURITY_GROUPS])
+                or self.config.elb_security_group
+                or nlb.is_nlb(parsed)
             ):
                 clashes.append(
                     NotOwned(
@@ -226,9 +255,9 @@ class Observer:
                 if wanted:
                     found += self._elb_parts(key, desc)
                 observed.ingress[key] = [Ingress(hostname=desc["DNSName"])]
-        observed.resources[key] = found
+        observed.resources.setdefault(key, []).extend(found)
         if clashes:
-            observed.clashes[key] = clashes
+            observed.clashes.setdefault(key, []).extend(clashes)
 
     def _elb_parts(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
         lb = desc["LoadBalancerName"]
@@ -303,6 +332,10 @@ def _group_resource(
     )
 
 
+def _desc(item: Mapping[str, Any]) -> dict[str, str]:
+    return {"Description": item["Description"]} if item.get("Description") else {}
+
+
 def flatten(perms: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """EC2's grouped IpPermissions -> one entry per (protocol, ports, source)."""
     out: list[dict[str, Any]] = []
@@ -310,8 +343,8 @@ def flatten(perms: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         base: dict[str, Any] = {"IpProtocol": p["IpProtocol"]}
         if p["IpProtocol"] != "-1":
             base.update(FromPort=p.get("FromPort"), ToPort=p.get("ToPort"))
-        out += [{**base, "CidrIp": r["CidrIp"]} for r in p.get("IpRanges", [])]
-        out += [{**base, "CidrIpv6": r["CidrIpv6"]} for r in p.get("Ipv6Ranges", [])]
+        out += [{**base, "CidrIp": r["CidrIp"], **_desc(r)} for r in p.get("IpRanges", [])]
+        out += [{**base, "CidrIpv6": r["CidrIpv6"], **_desc(r)} for r in p.get("Ipv6Ranges", [])]
         out += [{**base, "GroupId": g["GroupId"]} for g in p.get("UserIdGroupPairs", [])]
     return sorted(out, key=clb.permission_key)
 

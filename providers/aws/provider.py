@@ -1,4 +1,4 @@
-"""The AWS provider: classic ELB (this release) behind lbctl's Provider contract."""
+"""The AWS provider: classic ELB and NLB behind lbctl's Provider contract."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lbctl.model import KNOWN_AFTER_APPLY, Ingress, NodeView, Resource, ServiceV
 from lbctl.plan import ServicePlan
 from lbctl.provider import Observed, ProviderConfig
 from providers.aws import annotations as A
-from providers.aws import clb, subnets
+from providers.aws import clb, nlb, subnets
 from providers.aws import config as aws_config
 from providers.aws.instances import matches_labels, target_instance_ids
 from providers.aws.observe import Facts, Observer, require_vpc
@@ -24,9 +24,13 @@ ELSEWHERE = ("nlb-ip", "external")
 class AWSProvider:
     name = "aws"
     annotations = A.ANNOTATIONS
-    kind_order = clb.KIND_ORDER
-    immutable = clb.IMMUTABLE
-    dependents = {clb.ELB: (clb.HEALTH, clb.ATTRIBUTES, clb.POLICY, clb.INSTANCES)}
+    kind_order = clb.KIND_ORDER + tuple(k for k in nlb.KIND_ORDER if k not in clb.KIND_ORDER)
+    immutable = {**clb.IMMUTABLE, **nlb.IMMUTABLE}
+    dependents = {
+        clb.ELB: (clb.HEALTH, clb.ATTRIBUTES, clb.POLICY, clb.INSTANCES),
+        nlb.NLB: (nlb.NLB_ATTRIBUTES, nlb.LISTENER),
+        nlb.TARGET_GROUP: (nlb.TARGETS,),
+    }
 
     def __init__(self, config: ProviderConfig) -> None:
         self.counter: CallCounter = config.counter
@@ -45,7 +49,7 @@ class AWSProvider:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from providers.aws.client import AWSClient
+            from providers.aws.client import AWSClient  # boto3 only when online
 
             self._client = AWSClient(self.counter)
         return self._client
@@ -75,16 +79,8 @@ class AWSProvider:
             errors += e.errors
         warnings: list[str] = []
         if parsed is not None:
-            if parsed[A.TYPE] == "nlb":
-                errors.append(
-                    FieldError(
-                        "NLB support is not in this release of lbctl yet; remove the annotation "
-                        "or use elb",
-                        annotation=A.TYPE.key,
-                        value="nlb",
-                    )
-                )
-            more, warnings = clb.validate(view, parsed)
+            kind = nlb if nlb.is_nlb(parsed) else clb
+            more, warnings = kind.validate(view, parsed)
             errors += more
         if errors:
             raise InvalidInput(errors)
@@ -109,52 +105,74 @@ class AWSProvider:
         lb = self.load_balancer_name(view)
         labels = parsed[A.TARGET_NODE_LABELS]
         if self.offline:
-            ctx = clb.offline_context(
-                cluster_id=self.config.cluster_id,
-                lb_name=lb,
-                vpc=self.config.vpc,
-                instance_ids=target_instance_ids(nodes, labels),
-            )
-        else:
-            ctx = self._context(view, parsed, nodes, facts, lb)
-        return clb.resources(view, parsed, ctx)
-
-    def _context(
-        self,
-        view: ServiceView,
-        parsed: ParsedAnnotations,
-        nodes: Sequence[NodeView],
-        facts: Facts,
-        lb: str,
-    ) -> clb.Context:
+            cid, vpc = self.config.cluster_id, self.config.vpc
+            ids = target_instance_ids(nodes, labels)
+            if nlb.is_nlb(parsed):
+                nctx = nlb.offline_context(cluster_id=cid, lb_name=lb, vpc=vpc, instance_ids=ids)
+                return nlb.resources(view, parsed, nctx)
+            cctx = clb.offline_context(cluster_id=cid, lb_name=lb, vpc=vpc, instance_ids=ids)
+            return clb.resources(view, parsed, cctx)
         vpc = require_vpc(facts)
-        labels = parsed[A.TARGET_NODE_LABELS]
         targets = [n for n in nodes if matches_labels(n, labels)]
         ids = [i for i in target_instance_ids(targets, {}) if i in facts.instances]
-        if parsed[A.SUBNETS]:
-            chosen = subnets.resolve(parsed[A.SUBNETS], facts.subnets)
-        else:
-            chosen = subnets.discover(
-                subnets=facts.subnets,
-                route_tables=facts.route_tables,
-                zone_types=facts.zone_types,
-                cluster_id=self.config.cluster_id,
-                internal=parsed[A.INTERNAL],
+        node_groups = node_security_groups(ids, facts, self.config.cluster_id)
+        manage = not self.config.disable_security_group_ingress
+        if nlb.is_nlb(parsed):
+            chosen = self._nlb_subnets(view, parsed, facts, observed)
+            cidrs = {s["SubnetId"]: s.get("CidrBlock", "") for s in facts.subnets}
+            return nlb.resources(
+                view,
+                parsed,
+                nlb.Context(
+                    cluster_id=self.config.cluster_id,
+                    lb_name=lb,
+                    vpc_id=vpc,
+                    subnets=chosen,
+                    subnet_cidrs=sorted({cidrs[s] for s in chosen if cidrs.get(s)}),
+                    instance_ids=ids,
+                    node_security_groups=node_groups,
+                    manage_node_rules=manage,
+                ),
             )
-        return clb.Context(
-            cluster_id=self.config.cluster_id,
-            lb_name=lb,
-            vpc_id=vpc,
-            subnets=chosen,
-            instance_ids=ids,
-            node_security_groups=node_security_groups(ids, facts, self.config.cluster_id),
-            elb_security_group_id=facts.managed_group_ids.get(view.key, KNOWN_AFTER_APPLY),
-            config_security_group=self.config.elb_security_group,
-            manage_node_rules=not self.config.disable_security_group_ingress,
+        return clb.resources(
+            view,
+            parsed,
+            clb.Context(
+                cluster_id=self.config.cluster_id,
+                lb_name=lb,
+                vpc_id=vpc,
+                subnets=self._subnets(parsed, facts),
+                instance_ids=ids,
+                node_security_groups=node_groups,
+                elb_security_group_id=facts.managed_group_ids.get(view.key, KNOWN_AFTER_APPLY),
+                config_security_group=self.config.elb_security_group,
+                manage_node_rules=manage,
+            ),
         )
 
+    def _subnets(self, parsed: ParsedAnnotations, facts: Facts) -> list[str]:
+        if parsed[A.SUBNETS]:
+            return subnets.resolve(parsed[A.SUBNETS], facts.subnets)
+        return subnets.discover(
+            subnets=facts.subnets,
+            route_tables=facts.route_tables,
+            cluster_id=self.config.cluster_id,
+            internal=parsed[A.INTERNAL],
+        )
+
+    def _nlb_subnets(
+        self, view: ServiceView, parsed: ParsedAnnotations, facts: Facts, observed: Observed
+    ) -> list[str]:
+        """NLB subnets are set at creation: without the annotation an existing NLB keeps its
+        own, so that a newly tagged subnet never replaces a production balancer."""
+        if not parsed[A.SUBNETS]:
+            for res in observed.owned(view.key):
+                if res.kind == nlb.NLB:
+                    return [m["SubnetId"] for m in res.props["SubnetMappings"]]
+        return sorted(self._subnets(parsed, facts))
+
     def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
-        from providers.aws.apply import Applier
+        from providers.aws.apply import Applier  # boto3 only when online
 
         return Applier(self.client, self.counter).apply(plan, observed)
 

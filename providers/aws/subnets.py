@@ -9,6 +9,7 @@ zones are dropped; ordered by zone name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,6 +41,15 @@ def is_public(subnet_id: str, route_tables: Sequence[Mapping[str, Any]]) -> bool
     return any(str(r.get("GatewayId", "")).startswith("igw") for r in table.get("Routes", []))
 
 
+# Plain zones are `<region><letter>` (us-east-1a); local and wavelength zones add segments
+# (us-west-2-lax-1a, us-east-1-wl1-bos-wlz-1). Reading the name saves a DescribeAvailabilityZones.
+_ZONE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+[a-z]$")
+
+
+def is_availability_zone(zone: str) -> bool:
+    return bool(_ZONE.match(zone))
+
+
 def _eligible(subnet: Mapping[str, Any], cluster_id: str) -> bool:
     subnet_tags = tagging.as_dict(subnet.get("Tags"))
     cluster_keys = [k for k in subnet_tags if k.startswith(CLUSTER_TAG_PREFIX)]
@@ -50,7 +60,6 @@ def discover(
     *,
     subnets: Sequence[Mapping[str, Any]],
     route_tables: Sequence[Mapping[str, Any]],
-    zone_types: Mapping[str, str],
     cluster_id: str,
     internal: bool,
 ) -> list[str]:
@@ -63,7 +72,7 @@ def discover(
             continue
         if not internal and not is_public(sid, route_tables):
             continue
-        if zone_types.get(zone, "availability-zone") != "availability-zone":
+        if not is_availability_zone(zone):
             continue
         subnet_tags = tagging.as_dict(subnet.get("Tags"))
         rank = (

@@ -1,0 +1,505 @@
+"""The Network Load Balancer of a Service: validation and the desired Resources (pure).
+
+Resources (kind, name -> props in the ELBv2/EC2 API's own field names):
+- aws:nlb                     <lb>             Type, Scheme, SubnetMappings, Tags
+- aws:nlb-attributes          <lb>             load_balancing.cross_zone.enabled, access_logs.*
+- aws:target-group            <port>/<proto>   Name (upstream hash), Protocol, Port=nodePort,
+                                               health check, Attributes, Tags
+- aws:targets                 <port>/<proto>   Targets (instance ids), Port
+- aws:listener                <port>/<proto>   Port, Protocol, Certificates, SslPolicy, TargetGroup
+- aws:security-group-ingress  <node-sg>/nlb/<lb>    client and health rules of this NLB
+- aws:security-group-ingress  <node-sg>/nlb/mtu/<cidr>  the shared path-MTU rule, per CIDR
+
+Target groups and listeners are named in the plan by the service port they serve, so a
+change that needs a new target group (its name hashes nodePort, protocol and the health
+check's protocol and interval, as upstream) shows as a `replace` of that port's group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lbctl import rules
+from lbctl.annotations import Annotation, ParsedAnnotations
+from lbctl.errors import FieldError, InvalidInput
+from lbctl.model import KNOWN_AFTER_APPLY, Resource, ServicePort, ServiceView
+from providers.aws import annotations as A
+from providers.aws import clb
+from providers.aws import tags as tagging
+
+NLB = "aws:nlb"
+NLB_ATTRIBUTES = "aws:nlb-attributes"
+TARGET_GROUP = "aws:target-group"
+TARGETS = "aws:targets"
+LISTENER = "aws:listener"
+SG = clb.SG
+SG_INGRESS = clb.SG_INGRESS
+
+KIND_ORDER = (SG, SG_INGRESS, NLB, NLB_ATTRIBUTES, TARGET_GROUP, TARGETS, LISTENER)
+IMMUTABLE = {
+    NLB: frozenset({"Scheme", "Type", "SubnetMappings"}),
+    TARGET_GROUP: frozenset({"Name", "Protocol", "Port", "VpcId", "TargetType"}),
+}
+
+CLIENT_RULE = "kubernetes.io/rule/nlb/client={}"
+HEALTH_RULE = "kubernetes.io/rule/nlb/health={}"
+MTU_RULE = "kubernetes.io/rule/nlb/mtu"
+TG_ATTRIBUTES = ("preserve_client_ip.enabled", "proxy_protocol_v2.enabled")
+HEALTH_PROTOCOLS = ("TCP", "HTTP", "HTTPS")
+CLB_ONLY = (
+    A.CONNECTION_DRAINING_ENABLED,
+    A.CONNECTION_DRAINING_TIMEOUT,
+    A.CONNECTION_IDLE_TIMEOUT,
+    A.ACCESS_LOG_EMIT_INTERVAL,
+)
+_NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
+
+
+def _ann(ann: Annotation[Any], parsed: ParsedAnnotations, message: str) -> FieldError:
+    return FieldError(message, annotation=ann.key, value=parsed.raw.get(ann.key))
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldError], list[str]]:
+    errors: list[FieldError] = []
+    warnings: list[str] = []
+    errors += _spec_errors(view)
+    if parsed.present(A.EXTRA_SECURITY_GROUPS):
+        errors.append(
+            _ann(
+                A.EXTRA_SECURITY_GROUPS,
+                parsed,
+                f'BYO extra security group annotation "{A.EXTRA_SECURITY_GROUPS.key}"'
+                " is not supported by NLB",
+            )
+        )
+    protocol = parsed[A.HEALTHCHECK_PROTOCOL]
+    if protocol and protocol.upper() not in HEALTH_PROTOCOLS:
+        errors.append(
+            _ann(A.HEALTHCHECK_PROTOCOL, parsed, f"Unsupported health check protocol {protocol}")
+        )
+    for ann, low in (
+        (A.HEALTHCHECK_HEALTHY, 2),
+        (A.HEALTHCHECK_UNHEALTHY, 2),
+        (A.HEALTHCHECK_INTERVAL, 5),
+        (A.HEALTHCHECK_TIMEOUT, 2),
+    ):
+        value = parsed[ann]
+        if value is not None and value < low:
+            errors.append(_ann(ann, parsed, f"must be at least {low}"))
+    errors += _tg_attribute_errors(view, parsed)
+    if parsed.present(A.SUBNETS) and not parsed[A.SUBNETS]:
+        errors.append(_ann(A.SUBNETS, parsed, "unable to resolve empty subnet slice"))
+    if parsed[A.ACCESS_LOG_ENABLED] and not parsed[A.ACCESS_LOG_BUCKET]:
+        errors.append(
+            _ann(A.ACCESS_LOG_BUCKET, parsed, "access logs are enabled but no S3 bucket is named")
+        )
+    if parsed[A.PRIVATE_IPV4_ADDRESSES] and not parsed[A.INTERNAL]:
+        errors.append(
+            _ann(
+                A.PRIVATE_IPV4_ADDRESSES,
+                parsed,
+                f'private IPv4 addresses need an internal NLB ({A.INTERNAL.key}: "true")',
+            )
+        )
+    for raw in parsed[A.PRIVATE_IPV4_ADDRESSES]:
+        try:
+            if ipaddress.ip_address(raw.strip()).version != 4:
+                raise ValueError
+        except ValueError:
+            errors.append(_ann(A.PRIVATE_IPV4_ADDRESSES, parsed, f"{raw!r} is not an IPv4 address"))
+    if parsed.present(A.SECURITY_GROUPS):
+        warnings.append(
+            f"annotation {A.SECURITY_GROUPS.key} is ignored on an NLB unless "
+            "NLBSecurityGroupMode = Managed"
+        )
+    for ann in CLB_ONLY:
+        if parsed.present(ann):
+            warnings.append(f"annotation {ann.key} applies to a classic ELB only; ignored")
+    return errors, warnings
+
+
+def _spec_errors(view: ServiceView) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if view.session_affinity not in ("", "None"):
+        errors.append(
+            FieldError(
+                f"unsupported load balancer affinity: {view.session_affinity}",
+                field="spec.sessionAffinity",
+                value=view.session_affinity,
+            )
+        )
+    if not view.ports:
+        errors.append(
+            FieldError("requested load balancer with no ports", field="spec.ports", value=[])
+        )
+    if len({p.protocol for p in view.ports}) > 1:
+        errors.append(
+            FieldError(
+                "mixed protocol is not supported for LoadBalancer",
+                field="spec.ports",
+                value=sorted({p.protocol for p in view.ports}),
+            )
+        )
+    for i, port in enumerate(view.ports):
+        if port.protocol not in ("TCP", "UDP"):
+            errors.append(
+                FieldError(
+                    f"Protocol {port.protocol} not supported by LoadBalancer",
+                    field=f"spec.ports[{i}].protocol",
+                    value=port.protocol,
+                )
+            )
+        if not port.node_port:
+            errors.append(
+                FieldError(
+                    "no node port allocated: the balancer forwards to the "
+                    "node port the API server assigns",
+                    field=f"spec.ports[{i}].nodePort",
+                    value=port.node_port,
+                )
+            )
+    if view.load_balancer_ip:
+        errors.append(
+            FieldError(
+                "LoadBalancerIP cannot be specified for AWS ELB",
+                field="spec.loadBalancerIP",
+                value=view.load_balancer_ip,
+            )
+        )
+    return errors
+
+
+def _tg_attribute_errors(view: ServiceView, parsed: ParsedAnnotations) -> list[FieldError]:
+    prefix = "error validating target group attributes: "
+    errors = []
+    udp = any(p.protocol == "UDP" for p in view.ports)
+    for key, value in parsed[A.TARGET_GROUP_ATTRIBUTES].items():
+        if key not in TG_ATTRIBUTES:
+            message = f'the attribute "{key}" is not supported by the controller or is invalid'
+        elif value == "":
+            message = f'attribute value is empty for "{key}"'
+        elif value not in ("true", "false"):
+            message = f'invalid attribute value for "{key}": {value}'
+        elif key == "preserve_client_ip.enabled" and value == "false" and udp:
+            message = "client IP preservation can't be disabled for UDP ports"
+        else:
+            continue
+        errors.append(_ann(A.TARGET_GROUP_ATTRIBUTES, parsed, prefix + message))
+    explicit = parsed[A.TARGET_GROUP_ATTRIBUTES].get("proxy_protocol_v2.enabled")
+    if parsed[A.PROXY_PROTOCOL] and explicit == "false":
+        errors.append(
+            _ann(
+                A.PROXY_PROTOCOL,
+                parsed,
+                'proxy-protocol "*" contradicts proxy_protocol_v2.enabled=false in '
+                f"{A.TARGET_GROUP_ATTRIBUTES.key}",
+            )
+        )
+    return errors
+
+
+# --- desired state -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    cluster_id: str
+    lb_name: str
+    vpc_id: str
+    subnets: Sequence[str]
+    subnet_cidrs: Sequence[str]
+    instance_ids: Sequence[str]
+    node_security_groups: Sequence[str]
+    manage_node_rules: bool = True
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    protocol: str
+    port: str
+    path: str
+    interval: int
+    timeout: int
+    healthy: int
+    unhealthy: int
+
+
+def health_check(view: ServiceView, parsed: ParsedAnnotations) -> HealthCheck:
+    path, hc_port = rules.health_check_path_port(view)
+    if hc_port:
+        hc = HealthCheck("HTTP", str(hc_port), path, 10, 10, 2, 2)
+    else:
+        hc = HealthCheck("TCP", "traffic-port", "", 30, 10, 3, 3)
+    protocol = (parsed[A.HEALTHCHECK_PROTOCOL] or hc.protocol).upper()
+    port = hc.port if not parsed.present(A.HEALTHCHECK_PORT) else str(parsed[A.HEALTHCHECK_PORT])
+    path = parsed[A.HEALTHCHECK_PATH] or hc.path or "/"
+    return HealthCheck(
+        protocol=protocol,
+        port=port,
+        path=path if protocol != "TCP" else "",
+        interval=parsed[A.HEALTHCHECK_INTERVAL] or hc.interval,
+        timeout=parsed[A.HEALTHCHECK_TIMEOUT] or hc.timeout,
+        healthy=parsed[A.HEALTHCHECK_HEALTHY] or hc.healthy,
+        unhealthy=parsed[A.HEALTHCHECK_UNHEALTHY] or hc.unhealthy,
+    )
+
+
+def target_group_name(
+    *, cluster_id: str, view: ServiceView, port: ServicePort, protocol: str, hc: HealthCheck
+) -> str:
+    """Upstream buildTargetGroupName: k8s-<ns:8>-<name:8>-<sha1:10>."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for part in (
+        cluster_id,
+        view.namespace,
+        view.name,
+        str(port.port),
+        str(port.node_port),
+        protocol,
+        "instance",
+        hc.protocol,
+        str(hc.interval),
+    ):
+        digest.update(part.encode())
+    ns = _NON_ALNUM.sub("", view.namespace)[:8]
+    name = _NON_ALNUM.sub("", view.name)[:8]
+    return f"k8s-{ns}-{name}-{digest.hexdigest()[:10]}"
+
+
+def port_key(port: ServicePort) -> str:
+    return f"{port.port}/{port.protocol}"
+
+
+def listener_protocol(port: ServicePort, parsed: ParsedAnnotations) -> str:
+    if port.protocol == "TCP" and parsed[A.SSL_CERT] and _ssl_selected(port, parsed[A.SSL_PORTS]):
+        return "TLS"
+    return port.protocol
+
+
+def _ssl_selected(port: ServicePort, ssl_ports: Sequence[str]) -> bool:
+    # NLB compares the port name as it is (CLB lower-cases it): upstream.
+    return "*" in ssl_ports or str(port.port) in ssl_ports or port.name in ssl_ports
+
+
+def target_protocol(port: ServicePort, parsed: ParsedAnnotations) -> str:
+    if (
+        listener_protocol(port, parsed) == "TLS"
+        and parsed[A.BACKEND_PROTOCOL] == "ssl"
+        and parsed.present(A.BACKEND_PROTOCOL)
+    ):
+        return "TLS"
+    return port.protocol
+
+
+def tg_attributes(parsed: ParsedAnnotations) -> dict[str, str]:
+    attrs = {k: v for k, v in parsed[A.TARGET_GROUP_ATTRIBUTES].items() if k in TG_ATTRIBUTES}
+    if parsed[A.PROXY_PROTOCOL]:
+        attrs["proxy_protocol_v2.enabled"] = "true"
+    return dict(sorted(attrs.items()))
+
+
+def nlb_attributes(parsed: ParsedAnnotations) -> dict[str, str]:
+    attrs = {
+        "load_balancing.cross_zone.enabled": str(parsed[A.CROSS_ZONE]).lower(),
+        "access_logs.s3.enabled": str(parsed[A.ACCESS_LOG_ENABLED]).lower(),
+    }
+    if parsed[A.ACCESS_LOG_ENABLED]:
+        attrs["access_logs.s3.bucket"] = parsed[A.ACCESS_LOG_BUCKET]
+        attrs["access_logs.s3.prefix"] = parsed[A.ACCESS_LOG_PREFIX]
+    return attrs
+
+
+def subnet_mappings(parsed: ParsedAnnotations, subnets: Sequence[str]) -> list[dict[str, str]]:
+    eips = [e.strip() for e in parsed[A.EIP_ALLOCATIONS]]
+    ips = [i.strip() for i in parsed[A.PRIVATE_IPV4_ADDRESSES]]
+    errors = []
+    if eips and len(eips) != len(subnets):
+        errors.append(
+            _ann(
+                A.EIP_ALLOCATIONS,
+                parsed,
+                "error creating load balancer: Must have "
+                f"same number of EIP AllocationIDs ({len(eips)}) and SubnetIDs "
+                f"({len(subnets)})",
+            )
+        )
+    if ips and len(ips) != len(subnets):
+        errors.append(
+            _ann(
+                A.PRIVATE_IPV4_ADDRESSES,
+                parsed,
+                "error creating load balancer: "
+                f"Must have same number of Private IPv4Addresses ({len(ips)}) and "
+                f"SubnetIDs ({len(subnets)})",
+            )
+        )
+    if errors:
+        raise InvalidInput(errors)
+    mappings = []
+    for i, subnet in enumerate(subnets):
+        mapping = {"SubnetId": subnet}
+        if eips:
+            mapping["AllocationId"] = eips[i]
+        if ips:
+            mapping["PrivateIPv4Address"] = ips[i]
+        mappings.append(mapping)
+    return mappings
+
+
+def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> list[Resource]:
+    owner = view.key
+    lb = ctx.lb_name
+    tag_set = tagging.ownership(ctx.cluster_id, owner, parsed[A.ADDITIONAL_TAGS])
+    out: list[Resource] = []
+
+    def add(kind: str, name: str, props: dict[str, Any], rid: str = "") -> None:
+        out.append(Resource(kind, name, props, owner=owner, id=rid))
+
+    add(
+        NLB,
+        lb,
+        {
+            "Name": lb,
+            "Type": "network",
+            "Scheme": "internal" if parsed[A.INTERNAL] else "internet-facing",
+            "SubnetMappings": subnet_mappings(parsed, ctx.subnets),
+            "Tags": tag_set,
+        },
+    )
+    add(NLB_ATTRIBUTES, lb, nlb_attributes(parsed), rid=lb)
+    hc = health_check(view, parsed)
+    for port in view.ports:
+        key = port_key(port)
+        protocol = target_protocol(port, parsed)
+        tg_name = target_group_name(
+            cluster_id=ctx.cluster_id, view=view, port=port, protocol=protocol, hc=hc
+        )
+        group: dict[str, Any] = {
+            "Name": tg_name,
+            "Protocol": protocol,
+            "Port": port.node_port,
+            "VpcId": ctx.vpc_id,
+            "TargetType": "instance",
+            "HealthCheckProtocol": hc.protocol,
+            "HealthCheckPort": hc.port,
+            "HealthCheckIntervalSeconds": hc.interval,
+            "HealthCheckTimeoutSeconds": hc.timeout,
+            "HealthyThresholdCount": hc.healthy,
+            "UnhealthyThresholdCount": hc.unhealthy,
+            "Attributes": tg_attributes(parsed),
+            "Tags": tag_set,
+        }
+        if hc.path:
+            group["HealthCheckPath"] = hc.path
+        add(TARGET_GROUP, key, group, rid=lb)
+        add(
+            TARGETS,
+            key,
+            {"TargetGroup": tg_name, "Port": port.node_port, "Targets": sorted(ctx.instance_ids)},
+            rid=lb,
+        )
+        listener: dict[str, Any] = {
+            "Port": port.port,
+            "Protocol": listener_protocol(port, parsed),
+            "TargetGroup": tg_name,
+            "Tags": tag_set,
+        }
+        if listener["Protocol"] == "TLS":
+            listener["Certificates"] = [parsed[A.SSL_CERT]]
+            if parsed[A.SSL_NEGOTIATION_POLICY]:
+                listener["SslPolicy"] = parsed[A.SSL_NEGOTIATION_POLICY]
+        add(LISTENER, key, listener, rid=lb)
+    if ctx.manage_node_rules:
+        out += node_rules(view, parsed, ctx, hc)
+    return out
+
+
+def client_cidrs(view: ServiceView) -> list[str]:
+    return [str(n) for n in rules.source_ranges(view)]
+
+
+def node_rules(
+    view: ServiceView, parsed: ParsedAnnotations, ctx: Context, hc: HealthCheck
+) -> list[Resource]:
+    """Upstream's instance SG rules: client per (nodePort, CIDR), health per (HC port,
+    subnet CIDR) unless a client rule already covers it, and the shared ICMP MTU rule."""
+    protocol = "udp" if any(p.protocol == "UDP" for p in view.ports) else "tcp"
+    cidrs = client_cidrs(view)
+    node_ports = sorted({p.node_port for p in view.ports})
+    client_desc = CLIENT_RULE.format(ctx.lb_name)
+    perms = [
+        clb.permission(protocol, np, np, c) | {"Description": client_desc}
+        for np in node_ports
+        for c in cidrs
+    ]
+    hc_ports = node_ports if hc.port == "traffic-port" else [int(hc.port)]
+    covered = cidrs == ["0.0.0.0/0"] and protocol == "tcp" and hc_ports == node_ports
+    if not covered:
+        health_desc = HEALTH_RULE.format(ctx.lb_name)
+        perms += [
+            clb.permission("tcp", p, p, c) | {"Description": health_desc}
+            for p in hc_ports
+            for c in ctx.subnet_cidrs
+        ]
+    perms = sorted(perms, key=clb.permission_key)
+    out = []
+    for sg in sorted(ctx.node_security_groups):
+        out.append(
+            Resource(
+                SG_INGRESS,
+                f"{sg}/nlb/{ctx.lb_name}",
+                {"GroupId": sg, "IpPermissions": perms},
+                owner=view.key,
+                id=sg,
+            )
+        )
+        for cidr in cidrs:
+            out.append(
+                Resource(
+                    SG_INGRESS,
+                    mtu_rule_name(sg, cidr),
+                    {"GroupId": sg, "IpPermissions": [mtu_permission(cidr)]},
+                    owner=view.key,
+                    id=sg,
+                )
+            )
+    return out
+
+
+def mtu_rule_name(sg: str, cidr: str) -> str:
+    return f"{sg}/nlb/mtu/{cidr}"
+
+
+def mtu_permission(cidr: str) -> dict[str, Any]:
+    if ipaddress.ip_network(cidr).version == 6:
+        return clb.permission("icmpv6", 2, 0, cidr) | {"Description": MTU_RULE}
+    return clb.permission("icmp", 3, 4, cidr) | {"Description": MTU_RULE}
+
+
+def offline_context(
+    *, cluster_id: str, lb_name: str, vpc: str, instance_ids: Sequence[str]
+) -> Context:
+    return Context(
+        cluster_id=cluster_id,
+        lb_name=lb_name,
+        vpc_id=vpc or KNOWN_AFTER_APPLY,
+        subnets=[KNOWN_AFTER_APPLY],
+        subnet_cidrs=[],
+        instance_ids=instance_ids,
+        node_security_groups=[],
+    )
+
+
+def is_nlb(parsed: ParsedAnnotations | None) -> bool:
+    return parsed is not None and parsed[A.TYPE] == "nlb"
+
+
+__all__ = ["Context", "is_nlb", "resources", "validate"]

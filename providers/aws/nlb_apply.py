@@ -1,0 +1,232 @@
+"""The NLB writes: balancer, attributes, target groups, targets and listeners.
+
+A target group that must be replaced (its name hashes settings AWS cannot modify) is
+created first, the listener is moved to it by the listener's own change, and only then is
+the old group deleted (`finish`), so traffic always has a group to go to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lbctl.model import Resource
+from lbctl.plan import Change, Op
+from providers.aws import tags as tagging
+from providers.aws.client import AWSClient, AWSError
+
+BATCH = 100
+HEALTH_FIELDS = (
+    "HealthCheckProtocol",
+    "HealthCheckPort",
+    "HealthCheckPath",
+    "HealthCheckIntervalSeconds",
+    "HealthCheckTimeoutSeconds",
+    "HealthyThresholdCount",
+    "UnhealthyThresholdCount",
+)
+
+
+class NLBHandlers:
+    client: AWSClient
+    dns_name: str
+
+    def init_nlb(self, owned: list[Resource]) -> None:
+        self.nlb_arn = ""
+        self.nlb_deleted = False
+        self.group_arns: dict[str, str] = {}  # target group name -> ARN
+        self.retired: list[str] = []
+        for res in owned:
+            if res.kind == "aws:nlb":
+                self.nlb_arn = res.id
+            elif res.kind == "aws:target-group":
+                self.group_arns[res.props["Name"]] = res.id
+
+    def finish_nlb(self) -> None:
+        for arn in self.retired:
+            self._ignoring("DeleteTargetGroup", "TargetGroupNotFound", TargetGroupArn=arn)
+
+    def _ignoring(self, operation: str, code: str, **kwargs: Any) -> None:
+        try:
+            self.client.call("elbv2", operation, **kwargs)
+        except AWSError as e:
+            if e.code != code:
+                raise
+
+    # --- the balancer ----------------------------------------------------------------------
+
+    def _nlb(self, change: Change, facts: Any) -> None:
+        if change.op in (Op.DELETE, Op.REPLACE):
+            assert change.observed is not None
+            self._ignoring(
+                "DeleteLoadBalancer", "LoadBalancerNotFound", LoadBalancerArn=change.observed.id
+            )
+            self.nlb_deleted = True
+        if change.op in (Op.CREATE, Op.REPLACE):
+            assert change.desired is not None
+            props = change.desired.props
+            out = self.client.call(
+                "elbv2",
+                "CreateLoadBalancer",
+                Name=props["Name"],
+                Type="network",
+                Scheme=props["Scheme"],
+                SubnetMappings=props["SubnetMappings"],
+                Tags=tagging.as_list(props["Tags"]),
+            )
+            created = out["LoadBalancers"][0]
+            self.nlb_arn = created["LoadBalancerArn"]
+            self.dns_name = created["DNSName"]
+            self.nlb_deleted = False
+        if change.op is Op.UPDATE and change.desired is not None:
+            self.client.call(
+                "elbv2",
+                "AddTags",
+                ResourceArns=[self.nlb_arn],
+                Tags=tagging.as_list(change.desired.props["Tags"]),
+            )
+
+    def _nlb_attributes(self, change: Change, facts: Any) -> None:
+        if change.desired is None:
+            return
+        before = change.observed.props if change.observed and change.op is Op.UPDATE else {}
+        attrs = [
+            {"Key": k, "Value": v} for k, v in change.desired.props.items() if before.get(k) != v
+        ]
+        if attrs:
+            self.client.call(
+                "elbv2",
+                "ModifyLoadBalancerAttributes",
+                LoadBalancerArn=self.nlb_arn,
+                Attributes=attrs,
+            )
+
+    # --- target groups and targets ---------------------------------------------------------
+
+    def _target_group(self, change: Change, facts: Any) -> None:
+        if change.op is Op.DELETE:
+            assert change.observed is not None
+            self._ignoring(
+                "DeleteTargetGroup", "TargetGroupNotFound", TargetGroupArn=change.observed.id
+            )
+            return
+        assert change.desired is not None
+        props = change.desired.props
+        if change.op in (Op.CREATE, Op.REPLACE):
+            self._create_target_group(props)
+            if change.op is Op.REPLACE and change.observed is not None:
+                self.retired.append(change.observed.id)
+            return
+        assert change.observed is not None
+        arn = change.observed.id
+        if any(k in change.changed for k in HEALTH_FIELDS):
+            self.client.call("elbv2", "ModifyTargetGroup", TargetGroupArn=arn, **_health(props))
+        if "Attributes" in change.changed:
+            self._group_attributes(arn, props["Attributes"], change.observed.props["Attributes"])
+        if "Tags" in change.changed:
+            self.client.call(
+                "elbv2", "AddTags", ResourceArns=[arn], Tags=tagging.as_list(props["Tags"])
+            )
+
+    def _create_target_group(self, props: Mapping[str, Any]) -> None:
+        try:
+            out = self.client.call(
+                "elbv2",
+                "CreateTargetGroup",
+                Name=props["Name"],
+                Protocol=props["Protocol"],
+                Port=props["Port"],
+                VpcId=props["VpcId"],
+                TargetType=props["TargetType"],
+                Tags=tagging.as_list(props["Tags"]),
+                **_health(props),
+            )
+            arn = out["TargetGroups"][0]["TargetGroupArn"]
+        except AWSError as e:
+            if e.code != "DuplicateTargetGroupName":
+                raise
+            # Left by an interrupted run (the name hashes every immutable setting): reuse it.
+            found = self.client.call("elbv2", "DescribeTargetGroups", Names=[props["Name"]])
+            arn = found["TargetGroups"][0]["TargetGroupArn"]
+        self.group_arns[props["Name"]] = arn
+        if props["Attributes"]:
+            self._group_attributes(arn, props["Attributes"], {})
+
+    def _group_attributes(self, arn: str, want: Mapping[str, str], have: Mapping[str, str]) -> None:
+        attrs = [{"Key": k, "Value": v} for k, v in want.items() if have.get(k) != v]
+        if attrs:
+            self.client.call(
+                "elbv2", "ModifyTargetGroupAttributes", TargetGroupArn=arn, Attributes=attrs
+            )
+
+    def _targets(self, change: Change, facts: Any) -> None:
+        if change.desired is None:
+            return  # the group's deletion takes its registrations with it
+        props = change.desired.props
+        arn = self.group_arns[props["TargetGroup"]]
+        have = set(change.observed.props["Targets"]) if change.observed else set()
+        if (
+            change.observed is not None
+            and change.observed.props["TargetGroup"] != props["TargetGroup"]
+        ):
+            have = set()  # a new group: nothing is registered yet
+        want = set(props["Targets"])
+        port = props["Port"]
+        for operation, ids in (
+            ("DeregisterTargets", sorted(have - want)),
+            ("RegisterTargets", sorted(want - have)),
+        ):
+            for i in range(0, len(ids), BATCH):
+                self.client.call(
+                    "elbv2",
+                    operation,
+                    TargetGroupArn=arn,
+                    Targets=[{"Id": x, "Port": port} for x in ids[i : i + BATCH]],
+                )
+
+    # --- listeners -------------------------------------------------------------------------
+
+    def _listener(self, change: Change, facts: Any) -> None:
+        gone = change.op in (Op.DELETE, Op.REPLACE) and change.observed is not None
+        if gone and not self.nlb_deleted:
+            assert change.observed is not None
+            self._ignoring("DeleteListener", "ListenerNotFound", ListenerArn=change.observed.id)
+        if change.desired is None:
+            return
+        props = change.desired.props
+        spec = _listener_spec(props, self.group_arns[props["TargetGroup"]])
+        if change.op is Op.UPDATE and change.observed is not None and not self.nlb_deleted:
+            if set(change.changed) - {"Tags"}:
+                self.client.call("elbv2", "ModifyListener", ListenerArn=change.observed.id, **spec)
+            if "Tags" in change.changed:
+                self.client.call(
+                    "elbv2",
+                    "AddTags",
+                    ResourceArns=[change.observed.id],
+                    Tags=tagging.as_list(props["Tags"]),
+                )
+            return
+        self.client.call(
+            "elbv2",
+            "CreateListener",
+            LoadBalancerArn=self.nlb_arn,
+            Tags=tagging.as_list(props["Tags"]),
+            **spec,
+        )
+
+
+def _health(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: props[k] for k in HEALTH_FIELDS if k in props}
+
+
+def _listener_spec(props: Mapping[str, Any], group_arn: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "Port": props["Port"],
+        "Protocol": props["Protocol"],
+        "DefaultActions": [{"Type": "forward", "TargetGroupArn": group_arn}],
+    }
+    if props.get("Certificates"):
+        spec["Certificates"] = [{"CertificateArn": c} for c in props["Certificates"]]
+    if props.get("SslPolicy"):
+        spec["SslPolicy"] = props["SslPolicy"]
+    return spec
