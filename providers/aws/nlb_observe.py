@@ -18,6 +18,7 @@ from providers.aws import tags as tagging
 from providers.aws.client import AWSClient, AWSError
 
 TAG_CHUNK = 20
+GROUP_CHUNK = 400
 LIVE_STATES = ("active", "provisioning")
 
 
@@ -78,6 +79,15 @@ class NLBReader:
                 out[item["ResourceArn"]] = tagging.as_dict(item.get("Tags"))
         return out
 
+    def _groups(self, arns: Sequence[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(arns), GROUP_CHUNK):
+            page = self.client.call(
+                "elbv2", "DescribeTargetGroups", TargetGroupArns=list(arns[i : i + GROUP_CHUNK])
+            )
+            out += page.get("TargetGroups", [])
+        return out
+
     def read(self, names: Sequence[str], wanted: Mapping[str, bool]) -> dict[str, NLBState]:
         """`wanted` is by balancer name: only those get their attributes and targets read."""
         found = self.balancers(names)
@@ -85,7 +95,6 @@ class NLBReader:
             return {}
         states = {name: NLBState(desc=d, tags={}) for name, d in found.items()}
         for state in states.values():
-            arn = state.desc["LoadBalancerArn"]
             state.listeners = list(
                 self.client.pages(
                     "elbv2",
@@ -93,19 +102,19 @@ class NLBReader:
                     items="Listeners",
                     token="NextMarker",
                     request_token="Marker",
-                    LoadBalancerArn=arn,
+                    LoadBalancerArn=state.desc["LoadBalancerArn"],
                 )
             )
-            state.groups = list(
-                self.client.pages(
-                    "elbv2",
-                    "DescribeTargetGroups",
-                    items="TargetGroups",
-                    token="NextMarker",
-                    request_token="Marker",
-                    LoadBalancerArn=arn,
-                )
-            )
+        # The groups are found from the listeners, in one call for every NLB (not by
+        # LoadBalancerArn, which moto answers wrongly once a listener has been moved).
+        group_arns = sorted(
+            {a for s in states.values() for x in s.listeners if (a := _forward_arn(x))}
+        )
+        groups = {g["TargetGroupArn"]: g for g in self._groups(group_arns)}
+        for state in states.values():
+            state.groups = [
+                groups[a] for a in sorted({_forward_arn(x) for x in state.listeners}) if a in groups
+            ]
         arns = [s.desc["LoadBalancerArn"] for s in states.values()]
         arns += [g["TargetGroupArn"] for s in states.values() for g in s.groups]
         arns += [x["ListenerArn"] for s in states.values() for x in s.listeners]
