@@ -81,16 +81,24 @@ class Applier(NLBHandlers):
         for port, names in props.get("BackendPolicies", {}).items():
             self.assigned[(lb, "backend", int(port))] = list(names)
 
-    def _resolve(self, value: Any) -> Any:
+    def _resolve(self, value: Any, name: str) -> Any:
+        """Fill "(known after apply)" with the id of group `name`, created by now."""
         if value == KNOWN_AFTER_APPLY:
-            if len(self.group_ids) == 1:
-                return next(iter(self.group_ids.values()))
-            raise AWSError("apply", "the managed security group id is not known")
+            if name not in self.group_ids:
+                raise AWSError("apply", f"the id of security group {name} is not known")
+            return self.group_ids[name]
         if isinstance(value, list):
-            return [self._resolve(v) for v in value]
+            return [self._resolve(v, name) for v in value]
         if isinstance(value, dict):
-            return {k: self._resolve(v) for k, v in value.items()}
+            return {k: self._resolve(v, name) for k, v in value.items()}
         return value
+
+    def _resolve_groups(self, props: Mapping[str, Any]) -> list[str]:
+        names = props.get("SecurityGroupNames", [])
+        return [
+            self._resolve(gid, names[i] if i < len(names) else "")
+            for i, gid in enumerate(props.get("SecurityGroups", []))
+        ]
 
     # --- security groups -------------------------------------------------------------------
 
@@ -156,8 +164,9 @@ class Applier(NLBHandlers):
 
     def _security_group_ingress(self, change: Change, facts: Facts) -> None:
         before = change.observed.props["IpPermissions"] if change.observed else []
-        after = self._resolve(change.desired.props["IpPermissions"]) if change.desired else []
         props = (change.desired or change.observed).props  # type: ignore[union-attr]
+        source = props.get("SourceGroupName", "")
+        after = self._resolve(props["IpPermissions"], source) if change.desired else []
         group_id = props.get("GroupId") or self._group_id(change)
         keys_after = {clb.permission_key(p) for p in after}
         keys_before = {clb.permission_key(p) for p in before}
@@ -179,8 +188,12 @@ class Applier(NLBHandlers):
                 "ec2", operation, GroupId=group_id, IpPermissions=group_permissions(perms)
             )
         except AWSError as e:
-            if e.code not in ("InvalidPermission.Duplicate", "InvalidPermission.NotFound"):
-                raise
+            gone = operation.startswith("Revoke") and e.code == "InvalidGroup.NotFound"
+            if not gone and e.code not in (
+                "InvalidPermission.Duplicate",
+                "InvalidPermission.NotFound",
+            ):
+                raise  # (a revoke of a rule whose group is already deleted has nothing to do)
 
     # --- the balancer ----------------------------------------------------------------------
 
@@ -189,7 +202,7 @@ class Applier(NLBHandlers):
             self._delete_elb(change.name)
         if change.op in (Op.CREATE, Op.REPLACE):
             assert change.desired is not None
-            props = self._resolve(dict(change.desired.props))
+            props = self._resolve(dict(change.desired.props), clb.security_group_name(change.name))
             out = self.client.call(
                 "elb",
                 "CreateLoadBalancer",
@@ -217,7 +230,7 @@ class Applier(NLBHandlers):
     def _update_elb(self, change: Change) -> None:
         assert change.desired is not None and change.observed is not None
         lb = change.name
-        want = self._resolve(dict(change.desired.props))
+        want = self._resolve(dict(change.desired.props), clb.security_group_name(lb))
         have = change.observed.props
         if "Listeners" in change.changed:
             self._sync_listeners(lb, have["Listeners"], want["Listeners"])

@@ -387,12 +387,14 @@ def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> lis
     add(INSTANCES, lb, {"Instances": sorted(ctx.instance_ids)})
     if ctx.manage_node_rules and groups and not ctx.config_security_group:
         source = groups[0]
+        source_name = sg_name if managed else source
         for node_sg in sorted(ctx.node_security_groups):
             add(
                 SG_INGRESS,
                 node_rule_name(node_sg, lb),
                 {
                     "GroupId": node_sg,
+                    "SourceGroupName": source_name,
                     "IpPermissions": [{"IpProtocol": "-1", "GroupId": source}],
                 },
             )

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from lbctl import rules
@@ -67,7 +67,9 @@ def _ann(ann: Annotation[Any], parsed: ParsedAnnotations, message: str) -> Field
 # --- validation --------------------------------------------------------------------------
 
 
-def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldError], list[str]]:
+def validate(
+    view: ServiceView, parsed: ParsedAnnotations, *, managed: bool = False
+) -> tuple[list[FieldError], list[str]]:
     errors: list[FieldError] = []
     warnings: list[str] = []
     errors += _spec_errors(view)
@@ -115,7 +117,7 @@ def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldEr
                 raise ValueError
         except ValueError:
             errors.append(_ann(A.PRIVATE_IPV4_ADDRESSES, parsed, f"{raw!r} is not an IPv4 address"))
-    if parsed.present(A.SECURITY_GROUPS):
+    if parsed.present(A.SECURITY_GROUPS) and not managed:
         warnings.append(
             f"annotation {A.SECURITY_GROUPS.key} is ignored on an NLB unless "
             "NLBSecurityGroupMode = Managed"
@@ -219,6 +221,10 @@ class Context:
     instance_ids: Sequence[str]
     node_security_groups: Sequence[str]
     manage_node_rules: bool = True
+    # NLBSecurityGroupMode = Managed: a security group per NLB and one cluster backend group
+    managed_groups: bool = False
+    group_ids: Mapping[str, str] = field(default_factory=dict)  # group name -> id, if it exists
+    byo_groups: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -372,6 +378,7 @@ def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> lis
             "Scheme": "internal" if parsed[A.INTERNAL] else "internet-facing",
             "SubnetMappings": subnet_mappings(parsed, ctx.subnets),
             "Tags": tag_set,
+            **(_managed_group_props(view, ctx) if ctx.managed_groups else {}),
         },
     )
     add(NLB_ATTRIBUTES, lb, nlb_attributes(parsed), rid=lb)
@@ -417,8 +424,102 @@ def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> lis
             if parsed[A.SSL_NEGOTIATION_POLICY]:
                 listener["SslPolicy"] = parsed[A.SSL_NEGOTIATION_POLICY]
         add(LISTENER, key, listener, rid=lb)
-    if ctx.manage_node_rules:
+    if ctx.managed_groups:
+        out += managed_groups(view, ctx, tag_set)
+    elif ctx.manage_node_rules:
         out += node_rules(view, parsed, ctx, hc)
+    return out
+
+
+# --- NLBSecurityGroupMode = Managed ------------------------------------------------------
+
+FRONTEND_DESCRIPTION = "[k8s] Managed SecurityGroup for LoadBalancer"
+BACKEND_DESCRIPTION = "[k8s] Shared Backend SecurityGroup for LoadBalancer"
+
+
+def frontend_group_name(cluster_id: str, view: ServiceView) -> str:
+    """Upstream: k8s-<ns:8>-<name:8>-<sha256(cluster + name + namespace + uid):10>."""
+    digest = hashlib.sha256()
+    for part in (cluster_id, view.name, view.namespace, view.uid):
+        digest.update(part.encode())
+    ns = _NON_ALNUM.sub("", view.namespace)[:8]
+    name = _NON_ALNUM.sub("", view.name)[:8]
+    return f"k8s-{ns}-{name}-{digest.hexdigest()[:10]}"
+
+
+def backend_group_name(cluster_id: str) -> str:
+    cluster = _NON_ALNUM.sub("", cluster_id)[:17]
+    return f"k8s-traffic-{cluster}-{hashlib.sha256(cluster_id.encode()).hexdigest()[:10]}"
+
+
+def backend_rule_name(node_sg: str) -> str:
+    return f"{node_sg}/nlb-backend"
+
+
+def _managed_group_props(view: ServiceView, ctx: Context) -> dict[str, Any]:
+    names = [frontend_group_name(ctx.cluster_id, view), backend_group_name(ctx.cluster_id)]
+    ids = [ctx.group_ids.get(n, KNOWN_AFTER_APPLY) for n in names]
+    return {
+        "SecurityGroups": ids + list(ctx.byo_groups),
+        "SecurityGroupNames": names + list(ctx.byo_groups),
+    }
+
+
+def managed_groups(view: ServiceView, ctx: Context, tag_set: Mapping[str, str]) -> list[Resource]:
+    """The NLB's own group carries the client rules; the cluster's one backend group is
+    allowed once by each node group, so node rules stop growing with Services x ports x
+    CIDRs (upstream pain point P3). The backend group and its node rules are shared."""
+    owner = view.key
+    front = frontend_group_name(ctx.cluster_id, view)
+    back = backend_group_name(ctx.cluster_id)
+    perms = []
+    for cidr in client_cidrs(view):
+        for port in sorted({(p.protocol.lower(), p.port) for p in view.ports}):
+            perms.append(clb.permission(port[0], port[1], port[1], cidr))
+        perms.append(mtu_permission(cidr) | {"Description": ""})
+    perms = sorted(({k: v for k, v in p.items() if v != ""} for p in perms), key=clb.permission_key)
+    cluster_tags = {tagging.cluster_tag(ctx.cluster_id): "owned"}
+    out = [
+        Resource(
+            SG,
+            front,
+            {
+                "GroupName": front,
+                "Description": FRONTEND_DESCRIPTION,
+                "VpcId": ctx.vpc_id,
+                "Tags": dict(tag_set),
+            },
+            owner=owner,
+        ),
+        Resource(SG_INGRESS, front, {"GroupName": front, "IpPermissions": perms}, owner=owner),
+        Resource(
+            SG,
+            back,
+            {
+                "GroupName": back,
+                "Description": BACKEND_DESCRIPTION,
+                "VpcId": ctx.vpc_id,
+                "Tags": cluster_tags,
+            },
+            owner=owner,
+        ),
+    ]
+    if ctx.manage_node_rules:
+        source = ctx.group_ids.get(back, KNOWN_AFTER_APPLY)
+        for sg in sorted(ctx.node_security_groups):
+            out.append(
+                Resource(
+                    SG_INGRESS,
+                    backend_rule_name(sg),
+                    {
+                        "GroupId": sg,
+                        "SourceGroupName": back,
+                        "IpPermissions": [{"IpProtocol": "-1", "GroupId": source}],
+                    },
+                    owner=owner,
+                    id=sg,
+                )
+            )
     return out
 
 

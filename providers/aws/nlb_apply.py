@@ -31,6 +31,9 @@ class NLBHandlers:
     client: AWSClient
     dns_name: str
 
+    def _resolve_groups(self, props: Mapping[str, Any]) -> list[str]:
+        raise NotImplementedError  # provided by the Applier, which knows the groups' ids
+
     def init_nlb(self, owned: list[Resource]) -> None:
         self.nlb_arn = ""
         self.nlb_deleted = False
@@ -72,6 +75,11 @@ class NLBHandlers:
                 Type="network",
                 Scheme=props["Scheme"],
                 SubnetMappings=props["SubnetMappings"],
+                **(
+                    {"SecurityGroups": self._resolve_groups(props)}
+                    if props.get("SecurityGroups")
+                    else {}
+                ),
                 Tags=tagging.as_list(props["Tags"]),
             )
             created = out["LoadBalancers"][0]
@@ -79,12 +87,21 @@ class NLBHandlers:
             self.dns_name = created["DNSName"]
             self.nlb_deleted = False
         if change.op is Op.UPDATE and change.desired is not None:
-            self.client.call(
-                "elbv2",
-                "AddTags",
-                ResourceArns=[self.nlb_arn],
-                Tags=tagging.as_list(change.desired.props["Tags"]),
-            )
+            props = change.desired.props
+            if "Tags" in change.changed:
+                self.client.call(
+                    "elbv2",
+                    "AddTags",
+                    ResourceArns=[self.nlb_arn],
+                    Tags=tagging.as_list(props["Tags"]),
+                )
+            if {"SecurityGroups", "SecurityGroupNames"} & set(change.changed):
+                self.client.call(
+                    "elbv2",
+                    "SetSecurityGroups",
+                    LoadBalancerArn=self.nlb_arn,
+                    SecurityGroups=self._resolve_groups(props),
+                )
 
     def _nlb_attributes(self, change: Change, facts: Any) -> None:
         if change.desired is None:

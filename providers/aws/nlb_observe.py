@@ -69,6 +69,18 @@ class NLBReader:
             if d["LoadBalancerName"] in wanted and d.get("Type") == "network"
         }
 
+    def all_balancers(self) -> list[dict[str, Any]]:
+        return list(
+            self.client.pages(
+                "elbv2",
+                "DescribeLoadBalancers",
+                items="LoadBalancers",
+                token="NextMarker",
+                request_token="Marker",
+                PageSize=400,
+            )
+        )
+
     def tags(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for i in range(0, len(arns), TAG_CHUNK):
@@ -161,6 +173,15 @@ def _forward_arn(listener: Mapping[str, Any]) -> str:
     return ""
 
 
+def _groups_of(desc: Mapping[str, Any], group_names: Mapping[str, str]) -> dict[str, Any]:
+    """Managed mode: the NLB's groups, by id and by name (an NLB created without groups
+    reports none, and never gets any)."""
+    ids = list(desc.get("SecurityGroups", []))
+    if not ids:
+        return {}
+    return {"SecurityGroups": ids, "SecurityGroupNames": [group_names.get(g, g) for g in ids]}
+
+
 def resources(
     *,
     key: str,
@@ -170,6 +191,7 @@ def resources(
     wanted: bool,
     tag_keys: set[str],
     attribute_keys: Iterable[str],
+    group_names: Mapping[str, str],
 ) -> tuple[list[Resource], NotOwned | None, list[Ingress]]:
     if not tagging.owned(state.tags, cluster_id):
         return (
@@ -195,6 +217,7 @@ def resources(
                 "Tags": {k: v for k, v in state.tags.items() if k in tag_keys},
                 "DNSName": desc.get("DNSName", ""),
                 "VpcId": desc.get("VpcId", ""),
+                **_groups_of(desc, group_names),
             },
             owner=key,
             id=desc["LoadBalancerArn"],
@@ -307,10 +330,16 @@ def _group(
 
 
 def node_rules(
-    *, key: str, lb: str, groups: Mapping[str, Mapping[str, Any]], flat: Any
+    *,
+    key: str,
+    lb: str,
+    groups: Mapping[str, Mapping[str, Any]],
+    flat: Any,
+    leaving: frozenset[str] = frozenset(),
 ) -> list[Resource]:
     """This NLB's client/health rules per node SG, and the MTU CIDRs it shares with others.
 
+    `leaving` are the NLBs being deleted in the same sync: they do not keep a CIDR alive.
     `flat` flattens EC2 IpPermissions (observe.flatten). An MTU CIDR is reported for this
     Service only while its client rules use it, with `shared_with` the other NLBs that do.
     """
@@ -345,7 +374,7 @@ def node_rules(
                         {"GroupId": gid, "IpPermissions": [p]},
                         owner=key,
                         id=gid,
-                        shared_with=frozenset(users[cidr] - {lb}),
+                        shared_with=frozenset(users[cidr] - {lb} - leaving),
                     )
                 )
     return out

@@ -11,7 +11,7 @@ batch form). Nothing is described without a filter but the balancer list itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lbctl.errors import FieldError, InvalidInput, NotOwned
@@ -48,6 +48,10 @@ class Observer:
     def __init__(self, client: AWSClient, config: AWSConfig) -> None:
         self.client = client
         self.config = config
+        self.facts = Facts()
+        self._users: dict[str, set[str]] | None = None
+        # balancers deleted in this sync: they keep no shared resource alive
+        self.leaving: frozenset[str] = frozenset()
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -117,7 +121,8 @@ class Observer:
         wanted: Mapping[str, bool],
         parsed: Mapping[str, Any],
     ) -> Observed:
-        observed = Observed(facts=Facts())
+        observed = Observed(facts=self.facts)
+        self.leaving = frozenset(names[v.key] for v in views if not wanted[v.key])
         facts: Facts = observed.facts
         elbs = self.balancers(sorted(set(names.values())))
         elb_tags = self.balancer_tags(list(elbs)) if elbs else {}
@@ -164,7 +169,10 @@ class Observer:
     ) -> None:
         facts: Facts = observed.facts
         key = view.key
-        found = nlb_observe.node_rules(key=key, lb=lb, groups=facts.groups, flat=flatten)
+        found = nlb_observe.node_rules(
+            key=key, lb=lb, groups=facts.groups, flat=flatten, leaving=self.leaving
+        )
+        found += self._managed_groups(view, lb, wanted, nlbs)
         state = nlbs.get(lb)
         if state is not None:
             attribute_keys = nlb.tg_attributes(parsed).keys() if parsed is not None else ()
@@ -176,6 +184,7 @@ class Observer:
                 wanted=wanted,
                 tag_keys=_tag_keys(self.config.cluster_id, parsed),
                 attribute_keys=attribute_keys,
+                group_names={g: d["GroupName"] for g, d in facts.groups.items()},
             )
             found += more
             if clash is not None:
@@ -183,6 +192,69 @@ class Observer:
             if ingress:
                 observed.ingress[key] = ingress
         observed.resources.setdefault(key, []).extend(found)
+
+    def _managed_groups(
+        self, view: ServiceView, lb: str, wanted: bool, nlbs: Mapping[str, NLBState]
+    ) -> list[Resource]:
+        """NLBSecurityGroupMode = Managed: the NLB's own group, and the cluster's shared
+        backend group with the node rules allowing it (kept while another NLB uses it)."""
+        facts: Facts = self.facts
+        cid = self.config.cluster_id
+        by_name = {
+            g["GroupName"]: g
+            for g in facts.groups.values()
+            if tagging.owned(tagging.as_dict(g.get("Tags")), cid)
+        }
+        out: list[Resource] = []
+        front = by_name.get(nlb.frontend_group_name(cid, view))
+        if front is not None:
+            out.append(
+                _group_resource(
+                    view.key, front, tagging.as_dict(front.get("Tags")), _tag_keys(cid, None)
+                )
+            )
+            if wanted:
+                out.append(_ingress_resource(view.key, front))
+        back = by_name.get(nlb.backend_group_name(cid))
+        if back is None:
+            return out
+        users = self._backend_users(back["GroupId"]) - {lb} - self.leaving
+        shared = frozenset(users)
+        gtags = tagging.as_dict(back.get("Tags"))
+        out.append(
+            replace(
+                _group_resource(view.key, back, gtags, {tagging.cluster_tag(cid)}),
+                shared_with=shared,
+            )
+        )
+        for gid, group in sorted(facts.groups.items()):
+            for perm in flatten(group.get("IpPermissions", [])):
+                if perm.get("GroupId") == back["GroupId"] and perm["IpProtocol"] == "-1":
+                    out.append(
+                        Resource(
+                            nlb.SG_INGRESS,
+                            nlb.backend_rule_name(gid),
+                            {
+                                "GroupId": gid,
+                                "SourceGroupName": back["GroupName"],
+                                "IpPermissions": [perm],
+                            },
+                            owner=view.key,
+                            id=gid,
+                            shared_with=shared,
+                        )
+                    )
+        return out
+
+    def _backend_users(self, group_id: str) -> set[str]:
+        """Names of every NLB in the region that has the backend group attached."""
+        if self._users is None:
+            reader = NLBReader(self.client, self.config.cluster_id)
+            self._users = {}
+            for desc in reader.all_balancers():
+                for gid in desc.get("SecurityGroups", []):
+                    self._users.setdefault(gid, set()).add(desc["LoadBalancerName"])
+        return set(self._users.get(group_id, set()))
 
     def _service(
         self,
@@ -226,7 +298,7 @@ class Observer:
                 )
         managed = facts.managed_group_ids.get(key)
         if managed:  # ours: its rules anywhere in the VPC are ours to revoke
-            found += _node_rules(key, lb, facts.groups, managed)
+            found += _node_rules(key, lb, facts.groups, managed, clb.security_group_name(lb))
         if wanted and parsed and parsed[A.SECURITY_GROUPS]:
             # A user's group: only the node groups' rule from it is looked at, and only while
             # the Service wants it, so that lbctl never plans to revoke it (it may be shared).
@@ -237,7 +309,8 @@ class Observer:
                 if g["GroupId"] in facts.groups
             }
             mine = {g: facts.groups[g] for g in node_groups}
-            found += _node_rules(key, lb, mine, parsed[A.SECURITY_GROUPS][0])
+            byo = parsed[A.SECURITY_GROUPS][0]
+            found += _node_rules(key, lb, mine, byo, byo)
         desc = elbs.get(lb)
         if desc is not None:
             etags = elb_tags.get(lb, {})
@@ -361,7 +434,7 @@ def _ingress_resource(key: str, group: Mapping[str, Any]) -> Resource:
 
 
 def _node_rules(
-    key: str, lb: str, groups: Mapping[str, Mapping[str, Any]], source: str
+    key: str, lb: str, groups: Mapping[str, Mapping[str, Any]], source: str, source_name: str
 ) -> list[Resource]:
     found = []
     for gid, group in sorted(groups.items()):
@@ -371,7 +444,7 @@ def _node_rules(
                     Resource(
                         clb.SG_INGRESS,
                         clb.node_rule_name(gid, lb),
-                        {"GroupId": gid, "IpPermissions": [perm]},
+                        {"GroupId": gid, "SourceGroupName": source_name, "IpPermissions": [perm]},
                         owner=key,
                         id=gid,
                     )

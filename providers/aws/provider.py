@@ -79,8 +79,11 @@ class AWSProvider:
             errors += e.errors
         warnings: list[str] = []
         if parsed is not None:
-            kind = nlb if nlb.is_nlb(parsed) else clb
-            more, warnings = kind.validate(view, parsed)
+            if nlb.is_nlb(parsed):
+                managed = self.config.nlb_security_group_mode.lower() == "managed"
+                more, warnings = nlb.validate(view, parsed, managed=managed)
+            else:
+                more, warnings = clb.validate(view, parsed)
             errors += more
         if errors:
             raise InvalidInput(errors)
@@ -132,6 +135,9 @@ class AWSProvider:
                     instance_ids=ids,
                     node_security_groups=node_groups,
                     manage_node_rules=manage,
+                    managed_groups=self._managed_mode(view, observed),
+                    group_ids={g["GroupName"]: gid for gid, g in facts.groups.items()},
+                    byo_groups=parsed[A.SECURITY_GROUPS],
                 ),
             )
         return clb.resources(
@@ -149,6 +155,14 @@ class AWSProvider:
                 manage_node_rules=manage,
             ),
         )
+
+    def _managed_mode(self, view: ServiceView, observed: Observed) -> bool:
+        """NLBSecurityGroupMode = Managed, for NLBs created while it is on: AWS cannot add
+        security groups to an NLB created without any, so those keep node rules."""
+        if self.config.nlb_security_group_mode.lower() != "managed":
+            return False
+        existing = [r for r in observed.owned(view.key) if r.kind == nlb.NLB]
+        return not existing or bool(existing[0].props.get("SecurityGroups"))
 
     def _subnets(self, parsed: ParsedAnnotations, facts: Facts) -> list[str]:
         if parsed[A.SUBNETS]:

@@ -342,7 +342,9 @@ def test_type_switches_leave_exactly_one_balancer(lbctl: Lbctl, v2: V2, boto: An
     lbctl.apply_ok(clb)
     assert classic() == [lb] and v2.nlbs() == []
     switched = lbctl.apply_ok(nlb)
-    assert ("aws:elb", lb) in switched.ops("default/switch") and switched.ops("default/switch")[("aws:elb", lb)] == "delete"
+    assert ("aws:elb", lb) in switched.ops("default/switch") and switched.ops("default/switch")[
+        ("aws:elb", lb)
+    ] == "delete"
     assert classic() == [] and [b["LoadBalancerName"] for b in v2.nlbs()] == [lb]
     assert (
         boto.ec2.describe_security_groups(
@@ -407,7 +409,9 @@ def test_node_changes_only_touch_targets(lbctl: Lbctl, v2: V2, aws_cluster: Seed
     lbctl.apply_ok(svc)
     fewer = lbctl.write_nodes(aws_cluster.nodes[:2])
     plan = lbctl.plan(svc, nodes=fewer)
-    assert {(c["kind"], c["op"]) for c in plan.changes("default/nodes")} == {("aws:targets", "update")}
+    assert {(c["kind"], c["op"]) for c in plan.changes("default/nodes")} == {
+        ("aws:targets", "update")
+    }
     applied = lbctl.apply_ok(svc, nodes=fewer)
     assert set(applied.calls) - {op for op in applied.calls if ":Describe" in op} == {
         "elbv2:DeregisterTargets"
@@ -462,3 +466,95 @@ def test_invalid_nlb_annotations_are_rejected_before_any_write(
     assert needle in error["message"]
     assert ann(annotation) in result.err
     assert v2.nlbs() == []
+
+
+def _managed(lbctl: Lbctl) -> Lbctl:
+    config = lbctl.directory / "cloud-config-managed"
+    config.write_text(lbctl.cloud_config.read_text() + "NLBSecurityGroupMode = Managed\n")
+    return Lbctl(lbctl.directory, lbctl.nodes_file, config)
+
+
+def test_managed_security_group_mode(lbctl: Lbctl, v2: V2, aws_cluster: SeededCluster) -> None:
+    managed = _managed(lbctl)
+    svc = service("mgd", annotations={**NLB, SOURCE_RANGES_ANNOTATION: "10.9.0.0/16"})
+    managed.apply_ok(svc)
+    balancer = v2.nlb(lb_name(uid_of(svc)))
+    groups = {
+        g["GroupId"]: g
+        for g in v2.ec2.describe_security_groups(GroupIds=balancer["SecurityGroups"])[
+            "SecurityGroups"
+        ]
+    }
+    by_desc = {g["Description"]: g for g in groups.values()}
+    front = by_desc["[k8s] Managed SecurityGroup for LoadBalancer"]
+    back = by_desc["[k8s] Shared Backend SecurityGroup for LoadBalancer"]
+    digest = hashlib.sha256(f"{CLUSTER_ID}mgddefault{uid_of(svc)}".encode()).hexdigest()[:10]
+    assert front["GroupName"] == f"k8s-default-mgd-{digest}"
+    front_rules = sorted(
+        (p["IpProtocol"], p.get("FromPort"), r["CidrIp"])
+        for p in front["IpPermissions"]
+        for r in p["IpRanges"]
+    )
+    assert front_rules == [
+        ("icmp", 3, "10.9.0.0/16"),
+        ("tcp", 80, "10.9.0.0/16"),
+        ("tcp", 443, "10.9.0.0/16"),
+    ]
+    assert {t["Key"]: t["Value"] for t in front["Tags"]}[CLUSTER_TAG] == "owned"
+    node = v2.ec2.describe_security_groups(GroupIds=[aws_cluster.node_security_group_id])[
+        "SecurityGroups"
+    ][0]
+    sources = [g["GroupId"] for p in node["IpPermissions"] for g in p.get("UserIdGroupPairs", [])]
+    assert sources == [back["GroupId"]]
+    assert [r for r in v2.node_rules() if "kubernetes.io/rule/nlb" in r[4]] == []
+    assert managed.apply_ok(svc).writes == 0
+    managed.delete_ok(svc)
+    v2.assert_nothing_left()
+    left = v2.ec2.describe_security_groups(GroupIds=[aws_cluster.node_security_group_id])
+    assert left["SecurityGroups"][0]["IpPermissions"] == []
+    names = {g["GroupName"] for g in v2.ec2.describe_security_groups()["SecurityGroups"]}
+    assert front["GroupName"] not in names and back["GroupName"] not in names
+
+
+def test_node_rule_counts_for_twenty_nlbs_in_both_modes(
+    lbctl: Lbctl, v2: V2, aws_cluster: SeededCluster
+) -> None:
+    """Upstream pain point P3: node SG rules grow with Services x ports x CIDRs by default;
+    in managed mode the node group holds one rule whatever the number of NLBs."""
+    services = [
+        service(
+            f"s{i}",
+            annotations={**NLB, SOURCE_RANGES_ANNOTATION: "10.1.0.0/16,10.2.0.0/16"},
+            port_list=ports(("a", 80, 30100 + i), ("b", 81, 30200 + i)),
+        )
+        for i in range(20)
+    ]
+
+    def node_rule_count() -> int:
+        group = v2.ec2.describe_security_groups(GroupIds=[aws_cluster.node_security_group_id])[
+            "SecurityGroups"
+        ][0]
+        return sum(
+            len(p.get("IpRanges", [])) + len(p.get("UserIdGroupPairs", []))
+            for p in group["IpPermissions"]
+        )
+
+    default = lbctl.apply(*services)
+    # Each NLB needs 2 node ports x 2 CIDRs client rules and 2 x 2 health rules (the CIDRs
+    # are not 0.0.0.0/0), plus the shared MTU CIDRs: the node group's 60-rule limit is hit
+    # after a handful of Services, exactly upstream's RulesPerSecurityGroupLimitExceeded.
+    assert default.rc == 1
+    assert "maximum number of rules" in default.err
+    default_count = node_rule_count()
+    assert 50 <= default_count <= 60
+    lbctl.delete_ok(*services)
+    v2.assert_nothing_left()
+    assert node_rule_count() == 0
+
+    managed = _managed(lbctl)
+    managed.apply_ok(*services)
+    assert node_rule_count() == 1
+    print(f"node SG rules for 20 NLBs: default mode {default_count} (limit hit), managed 1")
+    managed.delete_ok(*services)
+    v2.assert_nothing_left()
+    assert node_rule_count() == 0
