@@ -6,7 +6,7 @@
    certificate ARN replaced by the one the sandbox imported;
 3. runs the real CLI against it: `lbctl plan`, `lbctl apply --stats`, a second
    `lbctl plan --detailed-exitcode` that must find no changes, and `lbctl delete`;
-4. checks with boto3 that no ELB and no k8s-elb-* security group is left.
+4. checks with boto3 that no ELB, NLB, target group or security group rule is left.
 
 Exits 1 if any step does not give the expected result. Needs no AWS account and no network.
 """
@@ -138,10 +138,22 @@ def count_leftovers(cluster: SeededCluster, endpoint: str) -> dict[str, int]:
         for perm in node_group.get("IpPermissions", [])
         for pair in perm.get("UserIdGroupPairs", [])
     ]
+    elbv2 = boto_client("elbv2", endpoint, REGION)
+    nlbs = elbv2.describe_load_balancers()["LoadBalancers"]
+    target_groups = elbv2.describe_target_groups()["TargetGroups"]
+    nlb_rules = [
+        r
+        for perm in node_group.get("IpPermissions", [])
+        for r in perm.get("IpRanges", [])
+        if "kubernetes.io/rule/nlb" in r.get("Description", "")
+    ]
     return {
         "classic ELBs": len(balancers),
         "k8s-elb-* security groups": len(elb_groups),
         "node SG rules from a balancer SG": len(node_rules),
+        "NLBs": len(nlbs),
+        "target groups": len(target_groups),
+        "node SG rules for NLB clients": len(nlb_rules),
     }
 
 

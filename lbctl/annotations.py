@@ -71,6 +71,14 @@ class AnnotationSet:
             raise ValueError(f"{provider}: an annotation is declared twice")
 
     def parse(self, raw: Mapping[str, str]) -> ParsedAnnotations:
+        parsed, errors = self.parse_all(raw)
+        if errors:
+            raise InvalidInput(errors)
+        return parsed
+
+    def parse_all(self, raw: Mapping[str, str]) -> tuple[ParsedAnnotations, list[FieldError]]:
+        """Every value that parses, and an error for each that does not (which then reads
+        as its default), so that validation can go on and report everything at once."""
         values: dict[str, Any] = {}
         errors: list[FieldError] = []
         for ann in self.annotations:
@@ -80,11 +88,8 @@ class AnnotationSet:
                 values[ann.key] = ann.parse(raw[ann.key])
             except ValueError as e:
                 errors.append(FieldError(annotation=ann.key, value=raw[ann.key], message=str(e)))
-        if errors:
-            raise InvalidInput(errors)
-        return ParsedAnnotations(
-            values, {a.key: raw[a.key] for a in self.annotations if a.key in raw}
-        )
+        present = {a.key: raw[a.key] for a in self.annotations if a.key in raw}
+        return ParsedAnnotations(values, present), errors
 
     def markdown(self) -> str:
         lines = [

@@ -4,7 +4,8 @@ Comparison rules, stated once:
 - Resources are matched by (kind, name).
 - Only the props the desired Resource names are compared; the observed side may carry more
   (read-only fields such as a DNS name).
-- A desired value of KNOWN_AFTER_APPLY matches anything, at any depth.
+- A desired value of KNOWN_AFTER_APPLY never matches: it stands for something that does
+  not exist yet (a group about to be created), so what exists now cannot be it.
 - Lists and dicts are compared as a whole (providers normalise order before they return).
 - A change to a prop the provider declares immutable for that kind is a replace.
 - An observed resource that other Services still use (`shared_with`) is never deleted.
@@ -102,9 +103,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def matches(desired: Any, observed: Any) -> bool:
-    """Desired equals observed, with KNOWN_AFTER_APPLY matching anything."""
+    """Desired equals observed; KNOWN_AFTER_APPLY matches nothing."""
     if desired == KNOWN_AFTER_APPLY:
-        return True
+        return False
     if isinstance(desired, Mapping) and isinstance(observed, Mapping):
         return desired.keys() == observed.keys() and all(
             matches(desired[k], observed[k]) for k in desired

@@ -150,8 +150,9 @@ SECURITY_GROUPS: Annotation[tuple[str, ...]] = Annotation(
     PREFIX + "security-groups",
     string_list,
     (),
-    CLB,
-    "security group ids that replace the managed one; lbctl never edits or deletes them",
+    "CLB; NLB in managed SG mode",
+    "security group ids that replace the managed one (CLB) or are added (managed NLB); "
+    "lbctl never edits or deletes them",
 )
 SSL_CERT = Annotation(
     PREFIX + "ssl-cert", text, "", BOTH, "ACM or IAM certificate ARN for the SSL ports"

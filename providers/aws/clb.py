@@ -24,6 +24,7 @@ from lbctl.errors import FieldError
 from lbctl.model import KNOWN_AFTER_APPLY, Resource, ServicePort, ServiceView
 from providers.aws import annotations as A
 from providers.aws import tags as tagging
+from providers.aws.spec import spec_errors
 
 SG = "aws:security-group"
 SG_INGRESS = "aws:security-group-ingress"
@@ -59,7 +60,7 @@ def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldEr
     """Upstream's checks for a classic ELB, all collected; returns (errors, warnings)."""
     errors: list[FieldError] = []
     warnings: list[str] = []
-    errors += _spec_errors(view)
+    errors += spec_errors(view, protocols=("TCP",))
     errors += _health_errors(parsed)
     if parsed.present(A.TARGET_GROUP_ATTRIBUTES):
         errors.append(
@@ -98,57 +99,6 @@ def validate(view: ServiceView, parsed: ParsedAnnotations) -> tuple[list[FieldEr
 
 def _ann(ann: Annotation[Any], parsed: ParsedAnnotations, message: str) -> FieldError:
     return FieldError(message, annotation=ann.key, value=parsed.raw.get(ann.key))
-
-
-def _spec_errors(view: ServiceView) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if view.session_affinity not in ("", "None"):
-        errors.append(
-            FieldError(
-                f"unsupported load balancer affinity: {view.session_affinity}",
-                field="spec.sessionAffinity",
-                value=view.session_affinity,
-            )
-        )
-    if not view.ports:
-        errors.append(
-            FieldError("requested load balancer with no ports", field="spec.ports", value=[])
-        )
-    if len({p.protocol for p in view.ports}) > 1:
-        errors.append(
-            FieldError(
-                "mixed protocol is not supported for LoadBalancer",
-                field="spec.ports",
-                value=sorted({p.protocol for p in view.ports}),
-            )
-        )
-    for i, port in enumerate(view.ports):
-        if port.protocol != "TCP":
-            errors.append(
-                FieldError(
-                    f"Protocol {port.protocol} not supported by LoadBalancer",
-                    field=f"spec.ports[{i}].protocol",
-                    value=port.protocol,
-                )
-            )
-        if not port.node_port:
-            errors.append(
-                FieldError(
-                    "no node port allocated: the balancer forwards to the "
-                    "node port the API server assigns",
-                    field=f"spec.ports[{i}].nodePort",
-                    value=port.node_port,
-                )
-            )
-    if view.load_balancer_ip:
-        errors.append(
-            FieldError(
-                "LoadBalancerIP cannot be specified for AWS ELB",
-                field="spec.loadBalancerIP",
-                value=view.load_balancer_ip,
-            )
-        )
-    return errors
 
 
 def _health_errors(parsed: ParsedAnnotations) -> list[FieldError]:

@@ -31,6 +31,7 @@ from lbctl.model import KNOWN_AFTER_APPLY, Resource, ServicePort, ServiceView
 from providers.aws import annotations as A
 from providers.aws import clb
 from providers.aws import tags as tagging
+from providers.aws.spec import spec_errors
 
 NLB = "aws:nlb"
 NLB_ATTRIBUTES = "aws:nlb-attributes"
@@ -72,7 +73,7 @@ def validate(
 ) -> tuple[list[FieldError], list[str]]:
     errors: list[FieldError] = []
     warnings: list[str] = []
-    errors += _spec_errors(view)
+    errors += spec_errors(view, protocols=("TCP", "UDP"))
     if parsed.present(A.EXTRA_SECURITY_GROUPS):
         errors.append(
             _ann(
@@ -126,57 +127,6 @@ def validate(
         if parsed.present(ann):
             warnings.append(f"annotation {ann.key} applies to a classic ELB only; ignored")
     return errors, warnings
-
-
-def _spec_errors(view: ServiceView) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if view.session_affinity not in ("", "None"):
-        errors.append(
-            FieldError(
-                f"unsupported load balancer affinity: {view.session_affinity}",
-                field="spec.sessionAffinity",
-                value=view.session_affinity,
-            )
-        )
-    if not view.ports:
-        errors.append(
-            FieldError("requested load balancer with no ports", field="spec.ports", value=[])
-        )
-    if len({p.protocol for p in view.ports}) > 1:
-        errors.append(
-            FieldError(
-                "mixed protocol is not supported for LoadBalancer",
-                field="spec.ports",
-                value=sorted({p.protocol for p in view.ports}),
-            )
-        )
-    for i, port in enumerate(view.ports):
-        if port.protocol not in ("TCP", "UDP"):
-            errors.append(
-                FieldError(
-                    f"Protocol {port.protocol} not supported by LoadBalancer",
-                    field=f"spec.ports[{i}].protocol",
-                    value=port.protocol,
-                )
-            )
-        if not port.node_port:
-            errors.append(
-                FieldError(
-                    "no node port allocated: the balancer forwards to the "
-                    "node port the API server assigns",
-                    field=f"spec.ports[{i}].nodePort",
-                    value=port.node_port,
-                )
-            )
-    if view.load_balancer_ip:
-        errors.append(
-            FieldError(
-                "LoadBalancerIP cannot be specified for AWS ELB",
-                field="spec.loadBalancerIP",
-                value=view.load_balancer_ip,
-            )
-        )
-    return errors
 
 
 def _tg_attribute_errors(view: ServiceView, parsed: ParsedAnnotations) -> list[FieldError]:

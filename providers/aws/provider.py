@@ -67,24 +67,17 @@ class AWSProvider:
 
     def validate(self, view: ServiceView) -> list[str]:
         self.config  # noqa: B018 - a missing cluster id is an input error, found before any call
-        errors: list[FieldError] = []
-        parsed = None
-        try:
-            parsed = self.parse(view)
-        except InvalidInput as e:
-            errors += e.errors
+        parsed, errors = self.annotations.parse_all(view.annotations)
         try:
             rules.source_ranges(view)
         except InvalidInput as e:
             errors += e.errors
-        warnings: list[str] = []
-        if parsed is not None:
-            if nlb.is_nlb(parsed):
-                managed = self.config.nlb_security_group_mode.lower() == "managed"
-                more, warnings = nlb.validate(view, parsed, managed=managed)
-            else:
-                more, warnings = clb.validate(view, parsed)
-            errors += more
+        if nlb.is_nlb(parsed):
+            managed = self.config.nlb_security_group_mode.lower() == "managed"
+            more, warnings = nlb.validate(view, parsed, managed=managed)
+        else:
+            more, warnings = clb.validate(view, parsed)
+        errors += more
         if errors:
             raise InvalidInput(errors)
         return warnings

@@ -558,3 +558,29 @@ def test_node_rule_counts_for_twenty_nlbs_in_both_modes(
     managed.delete_ok(*services)
     v2.assert_nothing_left()
     assert node_rule_count() == 0
+
+
+def test_duplicate_ports_are_rejected_although_moto_would_accept_them(lbctl: Lbctl, v2: V2) -> None:
+    # Real AWS answers DuplicateListener; moto creates a second listener on the port.
+    svc = service("dup", annotations=NLB, port_list=ports(("a", 80, 30100), ("b", 80, 30101)))
+    result = lbctl.apply(svc)
+    assert result.rc == 1
+    (error,) = result.plan("default/dup")["errors"]
+    assert error["field"] == "spec.ports[1].port"
+    assert error["value"] == 80
+    assert result.writes == 0 and result.reads == 0
+    assert v2.nlbs() == []
+
+
+def test_every_name_fits_the_aws_limit(lbctl: Lbctl, v2: V2) -> None:
+    # moto accepts names over 32 characters; AWS does not, so lbctl's names must fit.
+    svc = service(
+        "a-very-long-service-name-indeed", namespace="a-long-namespace-too", annotations=NLB
+    )
+    lbctl.apply_ok(svc)
+    for balancer in v2.nlbs():
+        assert len(balancer["LoadBalancerName"]) <= 32
+    for group in v2.groups():
+        assert len(group["TargetGroupName"]) <= 32
+    lbctl.delete_ok(svc)
+    v2.assert_nothing_left()

@@ -47,9 +47,7 @@ REASONS: dict[int, str] = {
 }
 
 
-def status_body(
-    code: int, reason: str, message: str, details: JSON | None = None
-) -> JSON:
+def status_body(code: int, reason: str, message: str, details: JSON | None = None) -> JSON:
     """A failure ``Status`` object, exactly as the apiserver serialises it."""
     body: JSON = {
         "kind": "Status",
@@ -145,8 +143,7 @@ def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = ""
             group,
             name,
             causes=[
-                {"reason": _cause_reason(msg), "message": msg, "field": fld}
-                for fld, msg in causes
+                {"reason": _cause_reason(msg), "message": msg, "field": fld} for fld, msg in causes
             ],
         ),
     )

@@ -230,7 +230,11 @@ def _merge_list(original: Any, patch: list[Any], shape: schema.Schema) -> list[A
         if not isinstance(item, dict) or key not in item:
             raise bad_request(f"map: {item!r} does not contain declared merge key: {key}")
         at = next(
-            (i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]),
+            (
+                i
+                for i, old in enumerate(result)
+                if isinstance(old, dict) and old.get(key) == item[key]
+            ),
             None,
         )
         if item.get("$patch") == "delete":

@@ -108,7 +108,8 @@ _EVENT_FIELDS = (
 
 
 def _core_event_to_v1(stored: JSON) -> JSON:
-    out: JSON = {"metadata": stored.get("metadata", {})}
+    # eventTime is a non-pointer MicroTime: a legacy Event shows ``"eventTime": null``.
+    out: JSON = {"metadata": stored.get("metadata", {}), "eventTime": None}
     for core, v1 in _EVENT_FIELDS:
         if core in stored:
             out[v1] = stored[core]

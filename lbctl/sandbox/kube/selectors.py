@@ -87,7 +87,9 @@ def _label_requirement(text: str) -> Match:
         key, op, raw = m.groups()
         values = {v.strip() for v in raw.split(",") if v.strip()}
         if not values:
-            raise bad_request(f"unable to parse requirement: for '{op}' operator, values set can't be empty")
+            raise bad_request(
+                f"unable to parse requirement: for '{op}' operator, values set can't be empty"
+            )
         if op == "in":
             return lambda labels: key in labels and labels[key] in values
         return lambda labels: labels.get(key) not in values
@@ -122,6 +124,13 @@ def parse_label_selector(text: str | None) -> Selector:
     return Selector(tuple(_label_requirement(part) for part in _split(text)))
 
 
+def _field_requirement(name: str, value: str, *, negate: bool) -> Match:
+    def match(fields: dict[str, str]) -> bool:
+        return (fields.get(name, "") == value) != negate
+
+    return match
+
+
 def parse_field_selector(text: str | None, store: str) -> Selector:
     """Parse a ``fieldSelector`` for resources kept in ``store`` (e.g. ``services``)."""
     if not text:
@@ -134,11 +143,10 @@ def parse_field_selector(text: str | None, store: str) -> Selector:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         name, op, value = m.group(1), m.group(2), m.group(3).strip()
         if name not in supported:
-            raise bad_request(f'"{name}" is not a known field selector: only "{", ".join(supported)}"')
-        if op == "!=":
-            requirements.append(lambda fields, n=name, v=value: fields.get(n, "") != v)
-        else:
-            requirements.append(lambda fields, n=name, v=value: fields.get(n, "") == v)
+            raise bad_request(
+                f'"{name}" is not a known field selector: only "{", ".join(supported)}"'
+            )
+        requirements.append(_field_requirement(name, value, negate=op == "!="))
     return Selector(tuple(requirements))
 
 
@@ -152,6 +160,8 @@ def field_values(obj: JSON, store: str) -> dict[str, str]:
             value = obj
             for part in name.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
+        if name == "spec.unschedulable":
+            value = bool(value)
         if isinstance(value, bool):
             value = "true" if value else "false"
         values[name] = "" if value is None else str(value)
