@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[aws,kube,sandbox,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[aws,gce,kube,sandbox,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -86,7 +86,12 @@ def plan_services(
         except InvalidInput as e:
             plan.errors = e.errors
     valid = [v for v, p in zip(views, plans, strict=True) if not p.errors]
-    observed = provider.observe(valid, eligible, wanted=wanted) if valid else Observed()
+    try:
+        observed = provider.observe(valid, eligible, wanted=wanted) if valid else Observed()
+    except InvalidInput as e:  # e.g. the cloud config names a project that is not there
+        for plan in plans:
+            plan.errors = plan.errors or list(e.errors)
+        return Planned(plans, Observed())
     for view, plan in zip(views, plans, strict=True):
         if not plan.errors:
             _fill(plan, provider, view, eligible, observed, wanted[view.key], deleting)

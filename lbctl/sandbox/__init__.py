@@ -1,9 +1,11 @@
 """Local sandboxes that let lbctl's cloud providers run without a cloud account.
 
 ``lbctl.sandbox.aws`` starts a moto server and seeds it with a realistic
-cluster network; :func:`run_sandbox` wraps that for interactive use: it prints
-the ``export`` lines that point boto3 at the sandbox and keeps the server
-running until interrupted.
+cluster network; ``lbctl.sandbox.kube`` is a Kubernetes API server the real
+client and kubectl talk to. :func:`run_sandbox` wraps both for interactive use:
+it seeds the cloud, creates the matching Nodes in the API server, prints the
+``export`` lines that point boto3 and kubectl at them and keeps them running
+until interrupted.
 
 Nothing here imports a cloud SDK at module import time.
 """
@@ -37,12 +39,14 @@ def run_sandbox(
     stream: TextIO = sys.stdout,
     node_count: int = 3,
     stop: threading.Event | None = None,
+    kube_port: int = 0,
 ) -> int:
     """Run a seeded AWS sandbox on ``127.0.0.1:port`` until SIGINT/SIGTERM (or ``stop``).
 
-    Writes ``nodes.yaml`` and ``cloud-config`` into ``directory`` and prints, on
-    ``stream`` only, ``export NAME=value`` lines plus a ``# try: lbctl plan ...``
-    hint. Progress goes to stderr. Returns the exit status (0).
+    Writes ``nodes.yaml``, ``cloud-config`` and ``kubeconfig`` into ``directory`` and
+    prints, on ``stream`` only, ``export NAME=value`` lines (the AWS variables and
+    ``KUBECONFIG``) plus a ``# try: lbctl plan ...`` hint. Progress goes to stderr.
+    Returns the exit status (0).
     """
     from lbctl.sandbox.aws import (
         MotoServer,
@@ -51,6 +55,7 @@ def run_sandbox(
         start_moto,
         write_sandbox_files,
     )
+    from lbctl.sandbox.kube import KubeAPIServer
 
     stop_event = stop if stop is not None else threading.Event()
     previous: dict[signal.Signals, _SignalHandler] = {}
@@ -65,6 +70,7 @@ def run_sandbox(
             previous[sig] = signal.signal(sig, _handle)
 
     server: MotoServer | None = None
+    kube: KubeAPIServer | None = None
     try:
         _progress(f"starting moto on 127.0.0.1:{port}")
         server = start_moto(host="127.0.0.1", port=port)
@@ -73,9 +79,16 @@ def run_sandbox(
             server.endpoint, region=region, cluster_id=cluster_id, node_count=node_count
         )
         files = write_sandbox_files(directory, cluster)
+        kube = KubeAPIServer(host="127.0.0.1", port=kube_port).start()
+        for node in cluster.nodes:
+            kube.create(node)
+        kubeconfig = kube.write_kubeconfig(directory / "kubeconfig")
+        _progress(f"Kubernetes API on {kube.url} with {len(cluster.nodes)} nodes")
 
         if not stop_event.is_set():
-            for name, value in sandbox_environment(server.endpoint, region).items():
+            environment = sandbox_environment(server.endpoint, region)
+            environment["KUBECONFIG"] = str(kubeconfig)
+            for name, value in environment.items():
                 print(f"export {name}={shlex.quote(value)}", file=stream)
             print(
                 "# try: lbctl plan -f examples/"
@@ -92,6 +105,8 @@ def run_sandbox(
         _progress("stopping")
     finally:
         try:
+            if kube is not None:
+                kube.stop()
             if server is not None:
                 server.stop()
         finally:

@@ -261,6 +261,20 @@ def _wait_for_hint(stream: io.StringIO, thread: threading.Thread | None = None) 
     return stream.getvalue()
 
 
+def _seeded_instances(output: str) -> list[Any]:
+    exports = _parse_exports(output)
+    ec2 = boto_client("ec2", exports["AWS_ENDPOINT_URL"], exports["AWS_REGION"])
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+
+    class Found:
+        def __init__(self, instance_id: str) -> None:
+            self.instance_id = instance_id
+
+    return [Found(i["InstanceId"]) for r in reservations for i in r["Instances"]]
+
+
 def _parse_exports(output: str) -> dict[str, str]:
     exports = {}
     for line in output.splitlines():
@@ -292,6 +306,15 @@ def test_run_sandbox_in_a_thread(tmp_path: Path, capsys: pytest.CaptureFixture[s
     thread.start()
     try:
         output = _wait_for_hint(stream, thread)
+        # The Kubernetes API server runs too, with the seeded Node, behind KUBECONFIG.
+        from kubernetes import client, config
+
+        api = client.CoreV1Api(
+            config.new_client_from_config(config_file=_parse_exports(output)["KUBECONFIG"])
+        )
+        assert [n.spec.provider_id.split("/")[-1] for n in api.list_node().items] == [
+            i.instance_id for i in _seeded_instances(output)
+        ]
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -307,7 +330,9 @@ def test_run_sandbox_in_a_thread(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "AWS_DEFAULT_REGION",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "KUBECONFIG",
     }
+    assert exports["KUBECONFIG"] == str(directory / "kubeconfig")
     assert exports["AWS_REGION"] == exports["AWS_DEFAULT_REGION"] == "us-west-2"
     assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert not exports["AWS_ENDPOINT_URL"].endswith(":0")
