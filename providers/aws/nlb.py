@@ -175,6 +175,9 @@ class Context:
     managed_groups: bool = False
     group_ids: Mapping[str, str] = field(default_factory=dict)  # group name -> id, if it exists
     byo_groups: Sequence[str] = ()
+    # An existing NLB's mappings: EIPs and private addresses are set at creation only (as
+    # upstream), so they are not compared again (moto does not even report them).
+    existing_mappings: Sequence[Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,15 @@ def subnet_mappings(parsed: ParsedAnnotations, subnets: Sequence[str]) -> list[d
     return mappings
 
 
+def _mappings(parsed: ParsedAnnotations, ctx: Context) -> list[dict[str, str]]:
+    wanted = subnet_mappings(parsed, ctx.subnets)  # validates the counts in every case
+    if ctx.existing_mappings is not None and [m["SubnetId"] for m in wanted] == [
+        m["SubnetId"] for m in ctx.existing_mappings
+    ]:
+        return [dict(m) for m in ctx.existing_mappings]
+    return wanted
+
+
 def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> list[Resource]:
     owner = view.key
     lb = ctx.lb_name
@@ -326,7 +338,7 @@ def resources(view: ServiceView, parsed: ParsedAnnotations, ctx: Context) -> lis
             "Name": lb,
             "Type": "network",
             "Scheme": "internal" if parsed[A.INTERNAL] else "internet-facing",
-            "SubnetMappings": subnet_mappings(parsed, ctx.subnets),
+            "SubnetMappings": _mappings(parsed, ctx),
             "Tags": tag_set,
             **(_managed_group_props(view, ctx) if ctx.managed_groups else {}),
         },

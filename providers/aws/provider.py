@@ -131,6 +131,14 @@ class AWSProvider:
                     managed_groups=self._managed_mode(view, observed),
                     group_ids={g["GroupName"]: gid for gid, g in facts.groups.items()},
                     byo_groups=parsed[A.SECURITY_GROUPS],
+                    existing_mappings=next(
+                        (
+                            r.props["SubnetMappings"]
+                            for r in observed.owned(view.key)
+                            if r.kind == nlb.NLB
+                        ),
+                        None,
+                    ),
                 ),
             )
         return clb.resources(

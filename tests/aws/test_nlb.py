@@ -584,3 +584,37 @@ def test_every_name_fits_the_aws_limit(lbctl: Lbctl, v2: V2) -> None:
         assert len(group["TargetGroupName"]) <= 32
     lbctl.delete_ok(svc)
     v2.assert_nothing_left()
+
+
+def test_eip_allocations_timeout_and_ipv6_ranges(
+    lbctl: Lbctl, v2: V2, aws_cluster: SeededCluster
+) -> None:
+    eips = [v2.ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(2)]
+    svc = service(
+        "eips",
+        annotations={
+            **NLB,
+            ann("eip-allocations"): ",".join(eips),
+            ann("healthcheck-timeout"): "6",
+            SOURCE_RANGES_ANNOTATION: "10.7.0.0/16,2001:db8::/32",
+        },
+        port_list=ports(("p", 80, 30100)),
+    )
+    lb = lb_name(uid_of(svc))
+    applied = lbctl.apply_ok(svc)
+    balancer = v2.nlb(lb)
+    # moto does not report LoadBalancerAddresses: check what lbctl asked for at creation.
+    created = next(c for c in applied.changes("default/eips") if c["kind"] == "aws:nlb")["after"]
+    assert [m.get("AllocationId") for m in created["SubnetMappings"]] == eips
+    (group,) = v2.groups(balancer["LoadBalancerArn"])
+    assert group["HealthCheckTimeoutSeconds"] == 6  # upstream parses it and drops it
+    rules = v2.node_rules()
+    client = f"kubernetes.io/rule/nlb/client={lb}"
+    assert ("tcp", 30100, 30100, "2001:db8::/32", client) in rules  # in Ipv6Ranges
+    assert ("icmpv6", 2, 0, "2001:db8::/32", "kubernetes.io/rule/nlb/mtu") in rules
+    assert ("icmp", 3, 4, "10.7.0.0/16", "kubernetes.io/rule/nlb/mtu") in rules
+    assert lbctl.apply_ok(svc).writes == 0
+    lbctl.delete_ok(svc)
+    v2.assert_nothing_left()
+    for eip in eips:
+        v2.ec2.release_address(AllocationId=eip)
