@@ -6,7 +6,11 @@
    certificate ARN replaced by the one the sandbox imported;
 3. runs the real CLI against it: `lbctl plan`, `lbctl apply --stats`, a second
    `lbctl plan --detailed-exitcode` that must find no changes, and `lbctl delete`;
-4. checks with boto3 that no ELB, NLB, target group or security group rule is left.
+4. checks with boto3 that no ELB, NLB, target group or security group rule is left;
+5. then runs the controller for real: starts the sandbox Kubernetes API (with the seeded
+   Nodes) and `lbctl run` against it, creates the example Services with the kubernetes
+   client, prints each Service with its ingress and Events once reconciled, deletes one
+   and shows its balancer gone, deletes the rest, and stops the controller with SIGTERM.
 
 Exits 1 if any step does not give the expected result. Needs no AWS account and no network.
 """
@@ -17,13 +21,19 @@ import json
 import os
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lbctl.sandbox.aws import (
     CERTIFICATE_ARN_FILE,
@@ -221,8 +231,196 @@ def demo(workdir: Path) -> None:
         print_counts(left)
         if any(left.values()):
             raise DemoFailed(f"resources left after delete: {left}")
+
+        controller_demo(workdir, cluster, server.endpoint)
     finally:
         server.stop()
+
+
+# --- the controller: `lbctl run` against the sandbox Kubernetes API ----------------------
+
+CONTROLLER_EXAMPLES = "[0-9][0-9]-*.yaml"  # the AWS examples (not gce-*)
+RECONCILE_TIMEOUT = 40  # seconds for every example Service to get its ingress
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except OSError:
+        return 0
+
+
+def wait_until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise DemoFailed(f"timed out after {timeout} s waiting for {what}")
+
+
+def example_services(workdir: Path) -> list[dict[str, Any]]:
+    """The example Services as a user would create them: without the values the API server
+    assigns (uid, resourceVersion, status); their fixed nodePorts are kept."""
+    out = []
+    for path in sorted((workdir / "examples").glob(CONTROLLER_EXAMPLES)):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if not doc or doc.get("kind") != "Service":
+                continue
+            for key in ("uid", "resourceVersion", "creationTimestamp"):
+                doc["metadata"].pop(key, None)
+            doc.pop("status", None)
+            out.append(doc)
+    return out
+
+
+def service_events(core: Any, namespace: str, name: str) -> list[tuple[str, str, str]]:
+    items = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name}"
+    ).items
+    items.sort(key=lambda e: int(e.metadata.resource_version))
+    return [(e.type, e.reason, e.message) for e in items]
+
+
+def ingress_of(core: Any, namespace: str, name: str) -> str:
+    svc = core.read_namespaced_service(name, namespace)
+    ingress = (svc.status.load_balancer.ingress or []) if svc.status.load_balancer else []
+    return ", ".join(i.hostname or i.ip or "" for i in ingress)
+
+
+def gone(core: Any, namespace: str, name: str) -> bool:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.read_namespaced_service(name, namespace)
+    except ApiException as e:
+        return bool(e.status == 404)
+    return False
+
+
+def controller_demo(workdir: Path, cluster: SeededCluster, endpoint: str) -> None:
+    from kubernetes import client, config
+
+    from lbctl.sandbox.kube import KubeAPIServer
+
+    section("8. Start the sandbox Kubernetes API and the controller (lbctl run)")
+    kube = KubeAPIServer().start()
+    process: subprocess.Popen[bytes] | None = None
+    log_path = workdir / "lbctl-run.log"
+    try:
+        kubeconfig = kube.write_kubeconfig(workdir / "sandbox" / "kubeconfig")
+        for node in cluster.nodes:
+            kube.create(node)
+        print(f"Kubernetes API    {kube.url}  ({len(cluster.nodes)} Nodes; sandbox/kubeconfig)")
+        health, metrics = free_port(), free_port()
+        args = [
+            "run",
+            "--kubeconfig=sandbox/kubeconfig",
+            "--cloud-config=sandbox/cloud-config",
+            f"--cluster-id={CLUSTER_ID}",
+            "--workers=4",
+            "--leader-elect",
+            f"--metrics-bind-address=127.0.0.1:{metrics}",
+            f"--health-probe-bind-address=127.0.0.1:{health}",
+        ]
+        print(f"$ lbctl {shlex.join(args)} 2> lbctl-run.log &", flush=True)
+        with log_path.open("w", encoding="utf-8") as log:
+            process = subprocess.Popen(
+                [*lbctl_program(), *args], cwd=workdir, stdout=log, stderr=log
+            )
+        wait_until(
+            lambda: http_status(f"http://127.0.0.1:{health}/readyz") == 200,
+            30,
+            "the controller to be ready (/readyz)",
+        )
+        print(f"ready: /readyz answers 200 on :{health}; metrics on :{metrics}/metrics")
+
+        section("9. Create the example Services with the kubernetes client")
+        core = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
+        services = example_services(workdir)
+        names = []
+        for body in services:
+            namespace = body["metadata"].get("namespace", "default")
+            core.create_namespaced_service(namespace, body)
+            names.append((namespace, body["metadata"]["name"]))
+            print(f"created {namespace}/{body['metadata']['name']}")
+
+        section("10. The controller reconciles them: each Service's ingress and Events")
+        wait_until(
+            lambda: all(ingress_of(core, ns, name) for ns, name in names),
+            RECONCILE_TIMEOUT,
+            "every example Service to get an ingress",
+        )
+        for ns, name in names:
+            print(f"{ns}/{name}")
+            print(f"  ingress: {ingress_of(core, ns, name)}")
+            for kind, reason, message in service_events(core, ns, name):
+                print(f"  {kind:<8} {reason:<22} {message}")
+
+        section("11. Delete my-service: its balancer goes, then the Service")
+        target = core.read_namespaced_service("my-service", "default")
+        lb = ("a" + target.metadata.uid.replace("-", ""))[:32]
+        elb = boto_client("elb", endpoint, REGION)
+
+        def balancer_names() -> list[str]:
+            found = elb.describe_load_balancers()["LoadBalancerDescriptions"]
+            return [str(d["LoadBalancerName"]) for d in found]
+
+        print(f"classic ELB {lb} exists: {lb in balancer_names()}")
+        print("$ kubectl delete service my-service")
+        core.delete_namespaced_service("my-service", "default")
+        wait_until(lambda: gone(core, "default", "my-service"), 20, "my-service to be deleted")
+        if lb in balancer_names():
+            raise DemoFailed(f"balancer {lb} is still there after the Service went")
+        print(f"classic ELB {lb} exists: False; Service default/my-service: gone")
+        for kind, reason, message in service_events(core, "default", "my-service")[-2:]:
+            print(f"  {kind:<8} {reason:<22} {message}")
+
+        section("12. Delete the rest, then stop the controller (SIGTERM)")
+        for ns, name in names:
+            if name != "my-service":
+                core.delete_namespaced_service(name, ns)
+        wait_until(
+            lambda: all(gone(core, ns, name) for ns, name in names), 30, "every Service deleted"
+        )
+        left = count_leftovers(cluster, endpoint)
+        print_counts(left)
+        if any(left.values()):
+            raise DemoFailed(f"resources left after the Services were deleted: {left}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=2) as r:
+            text = r.read().decode()
+        print("from /metrics:")
+        for line in text.splitlines():
+            if line.startswith(("lbctl_reconcile_total", "lbctl_leader")):
+                print(f"  {line}")
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        process = None
+        print("the controller's log (one line per reconcile):")
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            if " reconciled " in line or " lease" in line or " stopped " in line:
+                print(f"  {line[:160]}")
+        print(f"lbctl run exited {code}")
+        if code != 0:
+            raise DemoFailed(f"lbctl run exited {code} on SIGTERM")
+    except BaseException:
+        if log_path.exists():
+            print(indent(log_path.read_text(encoding="utf-8")[-4000:], "  log| "))
+        raise
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+        kube.stop()
 
 
 def main() -> int:

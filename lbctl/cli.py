@@ -78,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=5000)
     s.add_argument("--cluster-id", default="sandbox")
     sub.add_parser("version", help="print the version")
+    r = sub.add_parser(
+        "run",
+        help="run the controller: watch Services and Nodes, keep their balancers in sync",
+        description="Run the in-cluster controller: watch Services and Nodes and keep every "
+        "type LoadBalancer Service's balancer in sync (finalizer, status, Events).",
+    )
+    from lbctl.controller.options import add_arguments as _run_arguments
+
+    _run_arguments(r)
     return parser
 
 
@@ -182,6 +191,10 @@ def main(
             return _annotations(args, out)
         if args.command == "sandbox":
             return _sandbox(args)
+        if args.command == "run":
+            from lbctl.controller import main as run_controller
+
+            return run_controller(args)
         return run_flow(args, out, err)
     except InvalidInput as e:
         if not e.errors:

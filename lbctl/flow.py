@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lbctl import plan as planning
 from lbctl import rules
-from lbctl.errors import FieldError, InvalidInput, LbctlError
+from lbctl.errors import FieldError, InvalidInput, LbctlError, RetryAfter
 from lbctl.model import NodeView, ServiceView
 from lbctl.plan import ServicePlan
 from lbctl.provider import Observed, Provider
@@ -107,7 +107,9 @@ def _fill(
     wanted: bool,
     deleting: bool,
 ) -> None:
-    clashes = observed.clashes.get(view.key, [])
+    # A clash only matters when lbctl would create or change something: a Service that no
+    # longer wants a balancer still deletes what it owns (or its finalizer never goes).
+    clashes = observed.clashes.get(view.key, []) if wanted else []
     if clashes:
         plan.errors = [c.to_field_error() for c in clashes]
         return
@@ -141,6 +143,10 @@ def apply_plans(provider: Provider, planned: Planned) -> list[str]:
             continue
         try:
             plan.ingress = provider.apply(plan, planned.observed)
+        except RetryAfter as e:
+            plan.retry_after = e.seconds
+            plan.errors.append(FieldError(f"apply failed: {e}"))
+            failures.append(f"{plan.service}: {e}")
         except LbctlError as e:
             plan.errors.append(FieldError(f"apply failed: {e}"))
             failures.append(f"{plan.service}: {e}")

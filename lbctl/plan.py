@@ -77,6 +77,7 @@ class ServicePlan:
     ingress: list[Ingress] = field(default_factory=list)
     errors: list[FieldError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    retry_after: float | None = None  # the provider asked to come back after this long
 
     @property
     def has_changes(self) -> bool:

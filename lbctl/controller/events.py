@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lbctl.controller.kubeapi import raw
 from lbctl.controller.predicates import meta
 
 log = logging.getLogger("lbctl.controller.events")
@@ -107,8 +108,10 @@ class KubeEvents:
     def _bump(self, seen: _Seen, now: float) -> bool:
         body = {"count": seen.count + 1, "lastTimestamp": _timestamp(now)}
         try:
-            self.core.patch_namespaced_event(
-                seen.name, seen.namespace, body, _preload_content=False
+            raw(
+                self.core.patch_namespaced_event(
+                    seen.name, seen.namespace, body, _preload_content=False
+                )
             )
         except ApiException as e:
             if e.status == 404:
@@ -123,7 +126,7 @@ class KubeEvents:
         m = meta(obj)
         namespace = str(m.get("namespace") or "default")
         name = f"{m.get('name')}.{time.time_ns():x}{next(self._seq) % 100:02d}"
-        body = {
+        body: Any = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": name, "namespace": namespace},
@@ -145,7 +148,7 @@ class KubeEvents:
             "lastTimestamp": _timestamp(now),
             "count": 1,
         }
-        self.core.create_namespaced_event(namespace, body, _preload_content=False)
+        raw(self.core.create_namespaced_event(namespace, body, _preload_content=False))
         return name
 
 

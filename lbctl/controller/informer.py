@@ -20,7 +20,6 @@ The protocol is client-go's reflector, over the real `kubernetes` client:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -29,6 +28,7 @@ from typing import Any
 
 from kubernetes import watch
 
+from lbctl.controller.kubeapi import raw
 from lbctl.controller.predicates import object_key
 
 log = logging.getLogger("lbctl.controller.informer")
@@ -49,7 +49,7 @@ class Store:
         with self._lock:
             return self._items.get(key)
 
-    def list(self) -> list[Obj]:
+    def items(self) -> list[Obj]:
         with self._lock:
             return list(self._items.values())
 
@@ -161,7 +161,7 @@ class Informer:
         with self._lock:
             current = self._watch
         if current is not None:
-            current.stop()
+            current.stop()  # type: ignore[no-untyped-call]
 
     # --- list ------------------------------------------------------------------------------
 
@@ -173,8 +173,7 @@ class Informer:
             kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
             if token:
                 kwargs["_continue"] = token
-            response = self.list_fn(**kwargs)
-            page = json.loads(response.data)
+            page = raw(self.list_fn(**kwargs))
             items += page.get("items") or []
             meta = page.get("metadata") or {}
             version = str(meta.get("resourceVersion") or version)
@@ -201,11 +200,11 @@ class Informer:
 
     def watch_once(self, stop: threading.Event) -> None:
         """One watch connection, until the server ends it, `stop`, or an error."""
-        w = watch.Watch()
+        w = watch.Watch()  # type: ignore[no-untyped-call]
         with self._lock:
             self._watch = w
         try:
-            stream = w.stream(
+            stream = w.stream(  # type: ignore[no-untyped-call]
                 self.list_fn,
                 resource_version=self.resource_version,
                 allow_watch_bookmarks=True,
@@ -214,7 +213,7 @@ class Informer:
             )
             for event in stream:
                 if stop.is_set():
-                    w.stop()
+                    w.stop()  # type: ignore[no-untyped-call]
                     break
                 self.dispatch(event.get("type", ""), event.get("raw_object") or {})
         finally:

@@ -66,7 +66,12 @@ def translate(e: ApiException, what: str) -> KubeError:
 
 
 def raw(response: Any) -> Obj:
-    data = response.data
+    """The JSON body of a `_preload_content=False` response; the connection goes back to
+    the pool (an unread, unreleased response would be closed with a reset instead)."""
+    try:
+        data = response.data
+    finally:
+        response.release_conn()
     out: Obj = json.loads(data) if data else {}
     return out
 
@@ -81,7 +86,10 @@ def load_api_client(*, kubeconfig: str | None = None, context: str | None = None
     cfg = client.Configuration()
     path = kubeconfig or os.environ.get("KUBECONFIG") or None
     if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        try:
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except Exception as e:
+            raise KubeError(f"cannot use the in-cluster configuration: {e}") from e
         return client.ApiClient(cfg)
     if path is None:
         default = Path.home() / ".kube" / "config"
@@ -91,7 +99,12 @@ def load_api_client(*, kubeconfig: str | None = None, context: str | None = None
                 "cluster, or create ~/.kube/config"
             )
         path = str(default)
-    config.load_kube_config(config_file=path, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context, client_configuration=cfg
+        )
+    except Exception as e:  # ConfigException, a missing file, bad YAML
+        raise KubeError(f"cannot use kubeconfig {path}: {e}") from e
     return client.ApiClient(cfg)
 
 
@@ -125,9 +138,7 @@ class KubeServices:
 
     def get(self, namespace: str, name: str) -> Obj | None:
         try:
-            return raw(
-                self.core.read_namespaced_service(name, namespace, _preload_content=False)
-            )
+            return raw(self.core.read_namespaced_service(name, namespace, _preload_content=False))
         except ApiException as e:
             if e.status == 404:
                 return None

@@ -66,6 +66,10 @@ class Counter(Metric):
         with self._lock:
             return self._values.get(labels, 0.0)
 
+    def total(self) -> float:
+        with self._lock:
+            return sum(self._values.values())
+
     def samples(self) -> list[str]:
         with self._lock:
             items = sorted(self._values.items())
@@ -123,7 +127,7 @@ class Histogram(Metric):
         buckets: Iterable[float] = DURATION_BUCKETS,
     ) -> None:
         super().__init__(name, help_, labels)
-        self.buckets = tuple(sorted(buckets)) + (math.inf,)
+        self.buckets = (*tuple(sorted(buckets)), math.inf)
         self._counts: dict[Labels, list[int]] = {}
         self._sums: dict[Labels, float] = {}
 
@@ -204,7 +208,8 @@ class ControllerMetrics:
             "lbctl_nodesync_duration_seconds", "Duration of node syncs.", ()
         )
         self.resyncs = Counter(
-            "lbctl_resync_total", "Periodic drift checks by result (in_sync, drift, error).",
+            "lbctl_resync_total",
+            "Periodic drift checks by result (in_sync, drift, error).",
             ("result",),
         )
         self.relists = Counter(

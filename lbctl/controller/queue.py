@@ -21,6 +21,7 @@ advance it instead of sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import threading
@@ -155,10 +156,8 @@ class WorkQueue:
                 return False
             self._processing.add(key)
             if key in self._dirty:
-                try:
+                with contextlib.suppress(ValueError):
                     self._queue.remove(key)
-                except ValueError:
-                    pass
             return True
 
     # --- lifecycle and introspection ---------------------------------------------------

@@ -71,8 +71,11 @@ class Applier(NLBHandlers):
         if self.dns_name:
             return [Ingress(hostname=self.dns_name)]
         balancers = {clb.ELB, "aws:nlb"}
-        deleted = any(c.op is Op.DELETE and c.kind in balancers for c in plan.changes)
-        kept = any(r.kind in balancers for r in owned) and not deleted
+        lb = plan.load_balancer_name
+        deleted = any(
+            c.op is Op.DELETE and c.kind in balancers and c.name == lb for c in plan.changes
+        )
+        kept = any(r.kind in balancers and r.name == lb for r in owned) and not deleted
         return list(observed.ingress.get(plan.service, [])) if kept else []
 
     def _remember_policies(self, lb: str, props: Mapping[str, Any]) -> None:

@@ -40,7 +40,7 @@ class NLBHandlers:
         self.group_arns: dict[str, str] = {}  # target group name -> ARN
         self.retired: list[str] = []
         for res in owned:
-            if res.kind == "aws:nlb":
+            if res.kind == "aws:nlb" and "#" not in res.name:  # not a duplicate
                 self.nlb_arn = res.id
             elif res.kind == "aws:target-group":
                 self.group_arns[res.props["Name"]] = res.id
@@ -64,7 +64,8 @@ class NLBHandlers:
             self._ignoring(
                 "DeleteLoadBalancer", "LoadBalancerNotFound", LoadBalancerArn=change.observed.id
             )
-            self.nlb_deleted = True
+            if "#" not in change.name:  # not a duplicate: the Service's own NLB is gone
+                self.nlb_deleted = True
         if change.op in (Op.CREATE, Op.REPLACE):
             assert change.desired is not None
             props = change.desired.props

@@ -8,7 +8,7 @@ Every Service's NLB is looked for whatever its annotations say now, so that a ty
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lbctl.errors import NotOwned
@@ -33,6 +33,27 @@ class NLBState:
     attributes: dict[str, str] = field(default_factory=dict)
     group_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     targets: dict[str, list[str]] = field(default_factory=dict)
+    duplicates: list[NLBState] = field(default_factory=list)
+
+
+def _primaries(states: Sequence[NLBState]) -> dict[str, NLBState]:
+    """One NLB per name: the one with the most listeners, then the oldest; the rest are
+    duplicates, which the plan deletes."""
+    by_name: dict[str, list[NLBState]] = {}
+    for state in states:
+        by_name.setdefault(state.desc["LoadBalancerName"], []).append(state)
+    out = {}
+    for name, group in by_name.items():
+        group.sort(
+            key=lambda s: (
+                -len(s.listeners),
+                str(s.desc.get("CreatedTime", "")),
+                s.desc["LoadBalancerArn"],
+            )
+        )
+        out[name] = group[0]
+        group[0].duplicates = group[1:]
+    return out
 
 
 class NLBReader:
@@ -40,7 +61,9 @@ class NLBReader:
         self.client = client
         self.cluster_id = cluster_id
 
-    def balancers(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def balancers(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """NLBs by name. AWS makes a name unique, but a create retried after its answer was
+        lost gives a second NLB on moto, so every one of them is returned."""
         if not names:
             return {}
         if len(names) == 1:
@@ -63,11 +86,11 @@ class NLBReader:
                 )
             )
         wanted = set(names)
-        return {
-            d["LoadBalancerName"]: d
-            for d in found
-            if d["LoadBalancerName"] in wanted and d.get("Type") == "network"
-        }
+        out: dict[str, list[dict[str, Any]]] = {}
+        for d in found:
+            if d["LoadBalancerName"] in wanted and d.get("Type") == "network":
+                out.setdefault(d["LoadBalancerName"], []).append(d)
+        return out
 
     def all_balancers(self) -> list[dict[str, Any]]:
         return list(
@@ -105,8 +128,8 @@ class NLBReader:
         found = self.balancers(names)
         if not found:
             return {}
-        states = {name: NLBState(desc=d, tags={}) for name, d in found.items()}
-        for state in states.values():
+        every = [NLBState(desc=d, tags={}) for descs in found.values() for d in descs]
+        for state in every:
             state.listeners = list(
                 self.client.pages(
                     "elbv2",
@@ -117,6 +140,7 @@ class NLBReader:
                     LoadBalancerArn=state.desc["LoadBalancerArn"],
                 )
             )
+        states = _primaries(every)
         # The groups are found from the listeners, in one call for every NLB (not by
         # LoadBalancerArn, which moto answers wrongly once a listener has been moved).
         group_arns = sorted(
@@ -127,12 +151,14 @@ class NLBReader:
             state.groups = [
                 groups[a] for a in sorted({_forward_arn(x) for x in state.listeners}) if a in groups
             ]
-        arns = [s.desc["LoadBalancerArn"] for s in states.values()]
+        arns = [s.desc["LoadBalancerArn"] for s in every]
         arns += [g["TargetGroupArn"] for s in states.values() for g in s.groups]
         arns += [x["ListenerArn"] for s in states.values() for x in s.listeners]
         all_tags = self.tags(arns)
         for name, state in states.items():
             state.tags = all_tags.get(state.desc["LoadBalancerArn"], {})
+            for extra in state.duplicates:
+                extra.tags = all_tags.get(extra.desc["LoadBalancerArn"], {})
             state.group_tags = {
                 g["TargetGroupArn"]: all_tags.get(g["TargetGroupArn"], {}) for g in state.groups
             }
@@ -223,10 +249,25 @@ def resources(
             id=desc["LoadBalancerArn"],
         )
     ]
+    for extra in state.duplicates:
+        if tagging.owned(extra.tags, cluster_id):
+            arn = extra.desc["LoadBalancerArn"]
+            out.append(
+                Resource(
+                    nlb.NLB, f"{lb}#{arn[-8:]}", {"Name": lb, "Duplicate": arn}, owner=key, id=arn
+                )
+            )
     names = {g["TargetGroupArn"]: g["TargetGroupName"] for g in state.groups}
     by_group = {_forward_arn(x): _port_key(x) for x in state.listeners}
-    for listener in state.listeners:
-        out.append(_listener(key, listener, names, state, tag_keys))
+    seen: set[str] = set()
+    for listener in sorted(state.listeners, key=lambda x: x["ListenerArn"]):
+        found = _listener(key, listener, names, state, tag_keys)
+        if found.name in seen:
+            # A second listener on one port (a retried create that moto accepted; AWS
+            # would refuse it): give it its own name so the plan deletes it.
+            found = replace(found, name=f"{found.name}#{listener['ListenerArn'][-8:]}")
+        seen.add(found.name)
+        out.append(found)
     for group in state.groups:
         garn = group["TargetGroupArn"]
         if not tagging.owned(state.group_tags.get(garn, {}), cluster_id):
