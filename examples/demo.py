@@ -235,6 +235,73 @@ def demo(workdir: Path) -> None:
         controller_demo(workdir, cluster, server.endpoint)
     finally:
         server.stop()
+    gce_demo(workdir)
+
+
+# --- GCE: the same flow on the Compute API sandbox --------------------------------------
+
+GCE_KINDS = {
+    "forwarding rules": ("ForwardingRulesClient", "region"),
+    "target pools": ("TargetPoolsClient", "region"),
+    "backend services": ("RegionBackendServicesClient", "region"),
+    "regional health checks": ("RegionHealthChecksClient", "region"),
+    "addresses": ("AddressesClient", "region"),
+    "firewalls": ("FirewallsClient", "global"),
+}
+
+
+def gce_counts(server: Any, seeded: Any) -> dict[str, int]:
+    from lbctl.sandbox.gce import compute_client
+
+    counts = {}
+    for what, (client_name, scope) in GCE_KINDS.items():
+        client = compute_client(client_name, server)
+        kwargs = {"project": seeded.project}
+        if scope == "region":
+            kwargs["region"] = seeded.region
+        counts[what] = sum(1 for _ in client.list(**kwargs))
+    return counts
+
+
+def gce_demo(workdir: Path) -> None:
+    from lbctl.sandbox.gce import gce_environment, seed_gce, start_gce, write_gce_files
+
+    section("13. GCE: the same flow on the Compute API sandbox (--provider gce)")
+    server = start_gce()
+    try:
+        seeded = seed_gce(server, cluster_id=CLUSTER_ID)
+        write_gce_files(workdir / "gce", seeded)
+        os.environ.update(gce_environment(server, project=seeded.project))
+        for source in sorted(EXAMPLES.glob("gce-*.yaml")):
+            shutil.copy(source, workdir / "gce" / source.name)
+        common = [
+            "-f",
+            "gce/",
+            "--provider",
+            "gce",
+            "--nodes",
+            "gce/nodes.yaml",
+            "--cloud-config",
+            "gce/gce.conf",
+            "--cluster-id",
+            CLUSTER_ID,
+        ]
+        applied = run_lbctl(
+            ["apply", *common, "-o", "json", "--stats"], cwd=workdir, show_stdout=False
+        )
+        for plan in json.loads(applied.stdout)["plans"]:
+            ips = ", ".join(i.get("ip") or i.get("hostname", "") for i in plan["ingress"])
+            print(f"  {plan['service']:<36} {len(plan['changes'])} changes  ingress: {ips}")
+            if plan["errors"] or not plan["ingress"]:
+                raise DemoFailed(f"{plan['service']}: no ingress after apply: {plan['errors']}")
+        run_lbctl(["plan", *common, "--detailed-exitcode"], cwd=workdir, expect=0)
+        run_lbctl(["delete", *common], cwd=workdir)
+        left = gce_counts(server, seeded)
+        print_counts(left)
+        if any(left.values()):
+            raise DemoFailed(f"GCE resources left after delete: {left}")
+    finally:
+        server.stop()
 
 
 # --- the controller: `lbctl run` against the sandbox Kubernetes API ----------------------

@@ -65,11 +65,9 @@ def test_registrations_follow_the_nodes(cluster: Cluster) -> None:
     # Added: registered.
     extra = add_node(cluster, "node-4")
     registered([*ids.values(), extra])
-    assert (
-        "Normal",
-        "UpdatedLoadBalancer",
-        "Updated load balancer with new hosts",
-    ) in cluster.events("web")
+    # The Event follows the registration call: wait for it rather than race it.
+    updated = ("Normal", "UpdatedLoadBalancer", "Updated load balancer with new hosts")
+    wait_for(lambda: updated in cluster.events("web"), what="an UpdatedLoadBalancer Event")
 
     # Excluded by label: deregistered. n1 NotReady at the same time: kept.
     cluster.core.patch_node_status(
