@@ -109,10 +109,11 @@ def _fill(
 ) -> None:
     # A clash only matters when lbctl would create or change something: a Service that no
     # longer wants a balancer still deletes what it owns (or its finalizer never goes).
-    clashes = observed.clashes.get(view.key, []) if wanted else []
-    if clashes:
+    clashes = observed.clashes.get(view.key, [])
+    if clashes and wanted:
         plan.errors = [c.to_field_error() for c in clashes]
         return
+    plan.warnings += [f"{c}; left alone" for c in clashes]
     try:
         desired = provider.desired(view, nodes, observed) if wanted else []
     except InvalidInput as e:
@@ -143,11 +144,9 @@ def apply_plans(provider: Provider, planned: Planned) -> list[str]:
             continue
         try:
             plan.ingress = provider.apply(plan, planned.observed)
-        except RetryAfter as e:
-            plan.retry_after = e.seconds
-            plan.errors.append(FieldError(f"apply failed: {e}"))
-            failures.append(f"{plan.service}: {e}")
         except LbctlError as e:
+            if isinstance(e, RetryAfter):
+                plan.retry_after = e.seconds
             plan.errors.append(FieldError(f"apply failed: {e}"))
             failures.append(f"{plan.service}: {e}")
     return failures
