@@ -68,7 +68,10 @@ def plan_services(
     *,
     deleting: bool = False,
     load_balancer_class: str | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> Planned:
+    """`kinds` scopes the plan to those kinds (node sync: the provider's registration
+    kinds), so that observe reads only what they need."""
     eligible = rules.eligible_nodes(nodes)
     plans: list[ServicePlan] = []
     wanted: dict[str, bool] = {}
@@ -87,7 +90,10 @@ def plan_services(
             plan.errors = e.errors
     valid = [v for v, p in zip(views, plans, strict=True) if not p.errors]
     try:
-        observed = provider.observe(valid, eligible, wanted=wanted) if valid else Observed()
+        scope = {"kinds": kinds} if kinds is not None else {}
+        observed = (
+            provider.observe(valid, eligible, wanted=wanted, **scope) if valid else Observed()
+        )
     except InvalidInput as e:  # e.g. the cloud config names a project that is not there
         for plan in plans:
             plan.errors = plan.errors or list(e.errors)
@@ -125,9 +131,13 @@ def _fill(
         reason = "lbctl delete"
     else:
         reason = "the Service no longer wants a load balancer"
+    owned = observed.owned(view.key)
+    if observed.kinds is not None:
+        desired = [r for r in desired if r.kind in observed.kinds]
+        owned = [r for r in owned if r.kind in observed.kinds]
     plan.changes = planning.diff(
         desired,
-        observed.owned(view.key),
+        owned,
         kind_order=provider.kind_order,
         immutable=provider.immutable,
         dependents=provider.dependents,

@@ -16,6 +16,10 @@ per Service set at a time):
 - `desired(view, nodes, observed)`: pure. The Resources that should exist.
 - `apply(plan, observed)`: every cloud write of one Service's plan, in plan order; returns
   the ingress. Idempotent: re-running after a crash converges.
+- Optionally `registration_kinds`: the kinds that hold backend registrations. A provider
+  that declares them accepts `observe(..., kinds=registration_kinds)` (node sync), reads
+  only what those need and returns an Observed whose `kinds` says so; desired() then
+  returns only resources of those kinds.
 
 Deletion is not a method: a delete is the plan of an empty desired set, so it finds what
 to remove by ownership (observe), never from the Service's current annotations.
@@ -55,6 +59,8 @@ class Observed:
     clashes: dict[str, list[NotOwned]] = field(default_factory=dict)
     ingress: dict[str, list[Ingress]] = field(default_factory=dict)
     facts: Any = None
+    # A scoped observation (node sync): only these kinds were read and will be planned.
+    kinds: frozenset[str] | None = None
 
     def owned(self, service_key: str) -> list[Resource]:
         return self.resources.get(service_key, [])

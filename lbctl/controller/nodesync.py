@@ -135,7 +135,13 @@ class NodeSyncer:
         result.planned = [v.key for v in views]
         try:
             planned = flow.plan_services(
-                self.provider, views, nodes, load_balancer_class=self.load_balancer_class
+                self.provider,
+                views,
+                nodes,
+                load_balancer_class=self.load_balancer_class,
+                # only registrations change: read only what they need (no per-Service
+                # attributes, policies, security groups or subnets)
+                kinds=getattr(self.provider, "registration_kinds", None),
             )
         except Exception as e:
             for key, svc in by_key.items():

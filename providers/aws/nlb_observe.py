@@ -123,7 +123,9 @@ class NLBReader:
             out += page.get("TargetGroups", [])
         return out
 
-    def read(self, names: Sequence[str], wanted: Mapping[str, bool]) -> dict[str, NLBState]:
+    def read(
+        self, names: Sequence[str], wanted: Mapping[str, bool], *, targets_only: bool = False
+    ) -> dict[str, NLBState]:
         """`wanted` is by balancer name: only those get their attributes and targets read."""
         found = self.balancers(names)
         if not found:
@@ -166,13 +168,14 @@ class NLBReader:
                 x["ListenerArn"]: all_tags.get(x["ListenerArn"], {}) for x in state.listeners
             }
             if wanted.get(name) and tagging.owned(state.tags, self.cluster_id):
-                self._details(state)
+                self._details(state, targets_only=targets_only)
         return states
 
-    def _details(self, state: NLBState) -> None:
+    def _details(self, state: NLBState, *, targets_only: bool) -> None:
         arn = state.desc["LoadBalancerArn"]
-        attrs = self.client.call("elbv2", "DescribeLoadBalancerAttributes", LoadBalancerArn=arn)
-        state.attributes = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+        if not targets_only:
+            attrs = self.client.call("elbv2", "DescribeLoadBalancerAttributes", LoadBalancerArn=arn)
+            state.attributes = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
         for group in state.groups:
             garn = group["TargetGroupArn"]
             health = self.client.call("elbv2", "DescribeTargetHealth", TargetGroupArn=garn)
@@ -181,6 +184,8 @@ class NLBReader:
                 for d in health.get("TargetHealthDescriptions", [])
                 if d.get("TargetHealth", {}).get("State") != "draining"
             )
+            if targets_only:
+                continue
             gattrs = self.client.call("elbv2", "DescribeTargetGroupAttributes", TargetGroupArn=garn)
             state.group_attributes[garn] = {
                 a["Key"]: a["Value"] for a in gattrs.get("Attributes", [])

@@ -52,6 +52,7 @@ class Observer:
         self._users: dict[str, set[str]] | None = None
         # balancers deleted in this sync: they keep no shared resource alive
         self.leaving: frozenset[str] = frozenset()
+        self.targets_only = False
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -120,14 +121,21 @@ class Observer:
         names: Mapping[str, str],
         wanted: Mapping[str, bool],
         parsed: Mapping[str, Any],
+        *,
+        targets_only: bool = False,
     ) -> Observed:
+        """`targets_only` (node sync): the balancers and their registrations, and the
+        instances; no security groups, subnets, attributes or policies."""
+        self.targets_only = targets_only
         observed = Observed(facts=self.facts)
         self.leaving = frozenset(names[v.key] for v in views if not wanted[v.key])
         facts: Facts = observed.facts
         elbs = self.balancers(sorted(set(names.values())))
         elb_tags = self.balancer_tags(list(elbs)) if elbs else {}
         by_name = {names[v.key]: wanted[v.key] for v in views}
-        nlbs = NLBReader(self.client, self.config.cluster_id).read(sorted(by_name), by_name)
+        nlbs = NLBReader(self.client, self.config.cluster_id).read(
+            sorted(by_name), by_name, targets_only=targets_only
+        )
         any_wanted = any(wanted.values())
         if any_wanted:
             ids = sorted({i for n in nodes if (i := instance_id(n.provider_id))})
@@ -138,10 +146,10 @@ class Observer:
             or next((d["VPCId"] for d in elbs.values() if d.get("VPCId")), "")
             or next((n.desc["VpcId"] for n in nlbs.values() if n.desc.get("VpcId")), "")
         )
-        if facts.vpc_id:
+        if facts.vpc_id and not targets_only:
             groups = self.in_vpc("DescribeSecurityGroups", "SecurityGroups", facts.vpc_id)
             facts.groups = {g["GroupId"]: g for g in groups}
-        if any_wanted and facts.vpc_id:
+        if any_wanted and facts.vpc_id and not targets_only:
             facts.subnets = self.in_vpc("DescribeSubnets", "Subnets", facts.vpc_id)
             if any(not _explicit_ids(parsed.get(v.key)) for v in views if wanted[v.key]):
                 facts.route_tables = self.in_vpc("DescribeRouteTables", "RouteTables", facts.vpc_id)
@@ -326,11 +334,20 @@ class Observer:
             else:
                 found.append(_elb_resource(key, desc, etags, tag_keys))
                 if wanted:
-                    found += self._elb_parts(key, desc)
+                    found += (
+                        self._elb_instances(key, desc)
+                        if self.targets_only
+                        else (self._elb_parts(key, desc))
+                    )
                 observed.ingress[key] = [Ingress(hostname=desc["DNSName"])]
         observed.resources.setdefault(key, []).extend(found)
         if clashes:
             observed.clashes.setdefault(key, []).extend(clashes)
+
+    def _elb_instances(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
+        lb = desc["LoadBalancerName"]
+        ids = sorted(i["InstanceId"] for i in desc.get("Instances", []))
+        return [Resource(clb.INSTANCES, lb, {"Instances": ids}, owner=key, id=lb)]
 
     def _elb_parts(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
         lb = desc["LoadBalancerName"]

@@ -32,6 +32,8 @@ class AWSProvider:
         nlb.TARGET_GROUP: (nlb.TARGETS,),
     }
 
+    registration_kinds = frozenset({clb.INSTANCES, nlb.TARGETS})
+
     def __init__(self, config: ProviderConfig) -> None:
         self.counter: CallCounter = config.counter
         self.offline = config.offline
@@ -85,13 +87,23 @@ class AWSProvider:
     # --- cloud -----------------------------------------------------------------------------
 
     def observe(
-        self, views: Sequence[ServiceView], nodes: Sequence[NodeView], *, wanted: Mapping[str, bool]
+        self,
+        views: Sequence[ServiceView],
+        nodes: Sequence[NodeView],
+        *,
+        wanted: Mapping[str, bool],
+        kinds: frozenset[str] | None = None,
     ) -> Observed:
         parsed = {v.key: self.parse(v) for v in views if wanted.get(v.key)}
         if self.offline:
             return Observed(facts=Facts(vpc_id=self.config.vpc))
         names = {v.key: self.load_balancer_name(v) for v in views}
-        return Observer(self.client, self.config).observe(views, nodes, names, wanted, parsed)
+        targets_only = kinds is not None and kinds <= self.registration_kinds
+        observed = Observer(self.client, self.config).observe(
+            views, nodes, names, wanted, parsed, targets_only=targets_only
+        )
+        observed.kinds = kinds
+        return observed
 
     def desired(
         self, view: ServiceView, nodes: Sequence[NodeView], observed: Observed
@@ -108,9 +120,15 @@ class AWSProvider:
                 return nlb.resources(view, parsed, nctx)
             cctx = clb.offline_context(cluster_id=cid, lb_name=lb, vpc=vpc, instance_ids=ids)
             return clb.resources(view, parsed, cctx)
-        vpc = require_vpc(facts)
         targets = [n for n in nodes if matches_labels(n, labels)]
         ids = [i for i in target_instance_ids(targets, {}) if i in facts.instances]
+        if observed.kinds is not None and observed.kinds <= self.registration_kinds:
+            # Registrations of a balancer that is not there are left to a full reconcile.
+            present = {r.kind for r in observed.owned(view.key)}
+            if not present & {clb.ELB, nlb.NLB}:
+                return []
+            return registrations(view, parsed, lb, ids, self.config.cluster_id)
+        vpc = require_vpc(facts)
         node_groups = node_security_groups(ids, facts, self.config.cluster_id)
         manage = not self.config.disable_security_group_ingress
         if nlb.is_nlb(parsed):
@@ -190,6 +208,34 @@ class AWSProvider:
         from providers.aws.apply import Applier  # boto3 only when online
 
         return Applier(self.client, self.counter).apply(plan, observed)
+
+
+def registrations(
+    view: ServiceView, parsed: ParsedAnnotations, lb: str, ids: Sequence[str], cluster_id: str
+) -> list[Resource]:
+    """Only the backend registrations (node sync): nothing else needs to be known."""
+    if not nlb.is_nlb(parsed):
+        return [Resource(clb.INSTANCES, lb, {"Instances": sorted(ids)}, owner=view.key)]
+    hc = nlb.health_check(view, parsed)
+    out = []
+    for port in view.ports:
+        name = nlb.target_group_name(
+            cluster_id=cluster_id,
+            view=view,
+            port=port,
+            protocol=nlb.target_protocol(port, parsed),
+            hc=hc,
+        )
+        out.append(
+            Resource(
+                nlb.TARGETS,
+                nlb.port_key(port),
+                {"TargetGroup": name, "Port": port.node_port, "Targets": sorted(ids)},
+                owner=view.key,
+                id=lb,
+            )
+        )
+    return out
 
 
 def node_security_groups(ids: Sequence[str], facts: Facts, cluster_id: str) -> list[str]:

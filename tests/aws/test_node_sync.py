@@ -1,0 +1,69 @@
+"""Node sync reads only what registrations need and writes only registrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lbctl import flow
+from lbctl.calls import CallCounter
+from lbctl.model import NodeView, ServiceView
+from lbctl.provider import ProviderConfig, load_provider
+from lbctl.sandbox.aws import SeededCluster
+from tests.aws.helpers import CLUSTER_ID, Lbctl, ann, lb_name, ports, service, uid_of
+
+
+def test_a_node_change_touches_only_registrations(
+    lbctl: Lbctl, aws_cluster: SeededCluster, boto: Any
+) -> None:
+    services = [
+        service("c1", port_list=ports(("p", 80, 30101))),
+        service("c2", port_list=ports(("p", 80, 30102))),
+        service("n1", annotations={ann("type"): "nlb"}, port_list=ports(("p", 80, 30103))),
+    ]
+    lbctl.apply_ok(*services)
+    counter = CallCounter()
+    provider = load_provider(
+        "aws",
+        ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config, counter=counter),
+    )
+    views = [ServiceView.from_dict(s) for s in services]
+    nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes[:2]]  # one node gone
+
+    planned = flow.plan_services(provider, views, nodes, kinds=provider.registration_kinds)
+    assert {(c.kind, c.op.value) for p in planned.plans for c in p.changes} == {
+        ("aws:elb-instances", "update"),
+        ("aws:targets", "update"),
+    }
+    reads = counter.by_operation()
+    # One batched describe per kind; per balancer only the NLB's listeners and per target
+    # group its health (the APIs have no batch form). No attributes, policies, security
+    # groups or subnets.
+    assert reads == {
+        "elb:DescribeLoadBalancers": 1,
+        "elb:DescribeTags": 1,
+        "elbv2:DescribeLoadBalancers": 1,
+        "elbv2:DescribeListeners": 1,
+        "elbv2:DescribeTargetGroups": 1,
+        "elbv2:DescribeTags": 1,
+        "elbv2:DescribeTargetHealth": 1,
+        "ec2:DescribeInstances": 1,
+    }, reads
+    before = counter.snapshot()
+    flow.apply_plans(provider, planned)
+    assert counter.by_operation(since=before) == {
+        "elb:DeregisterInstancesFromLoadBalancer": 2,
+        "elbv2:DeregisterTargets": 1,
+    }
+    gone = aws_cluster.nodes[2]["spec"]["providerID"].rsplit("/", 1)[1]
+    for svc in services[:2]:
+        desc = boto.elb.describe_load_balancers(LoadBalancerNames=[lb_name(uid_of(svc))])
+        ids = {i["InstanceId"] for i in desc["LoadBalancerDescriptions"][0]["Instances"]}
+        assert gone not in ids and len(ids) == 2
+    # The full plan agrees: nothing else is out of sync.
+    assert not lbctl.plan(*services, nodes=lbctl.write_nodes(aws_cluster.nodes[:2])).changes(
+        "default/c1"
+    )
+    lbctl.delete_ok(*services)
+    assert boto.elb.describe_load_balancers()["LoadBalancerDescriptions"] == []
+    assert boto.elbv2.describe_load_balancers()["LoadBalancers"] == []
+    assert boto.elbv2.describe_target_groups()["TargetGroups"] == []
