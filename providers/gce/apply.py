@@ -19,22 +19,40 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lbctl.errors import NotOwned
-from lbctl.model import KNOWN_AFTER_APPLY, Ingress
+from lbctl.model import Ingress
 from lbctl.plan import Change, Op, ServicePlan
 from lbctl.provider import Observed
+from providers.gce import bodies, gcloud, names
 from providers.gce import desired as D
-from providers.gce import gcloud, names
 from providers.gce.client import GCEClient, GCEError
 from providers.gce.legacy import HttpHealthChecks
 from providers.gce.names import Links, relative
 
 TARGET_POOL_CREATE_MAX = 200  # upstream maxTargetPoolCreateInstances
 INSTANCE_BATCH = 1000  # upstream maxInstancesPerTargetPoolUpdate
-TIMING_KEYS = tuple(D.HC_TIMINGS)
+# The membership calls (add, remove) of a collection.
+MEMBER_VERBS = {
+    "instanceGroups": ("add_instances", "remove_instances"),
+    "targetPools": ("add_instance", "remove_instance"),
+}
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _deleted(delete: Callable[[], None], *, in_use_ok: bool = False) -> bool:
+    """Run a delete; False when the resource is still in use (and that is acceptable).
+    One already gone counts as deleted."""
+    try:
+        delete()
+    except GCEError as e:
+        if e.not_found:
+            return True
+        if in_use_ok and e.in_use:
+            return False
+        raise
+    return True
 
 
 class Applier:
@@ -49,8 +67,8 @@ class Applier:
         self.owned = {r.ref: r for r in observed.owned(plan.service)}
         self.ingress = list(observed.ingress.get(plan.service, []))
         self.ip = ""
-        self.rule_ip = ""
-        self.rule_gone = False
+        self.rule_ip = ""  # the IP the forwarding rule holds; "" while there is none
+        self.rule_gone = False  # this apply deleted the observed forwarding rule
         self.held = False  # an address <lb> of this Service holds the IP
         self.held_internal = False
         self.kept_checks: set[str] = set()
@@ -58,15 +76,7 @@ class Applier:
     # --- the whole plan --------------------------------------------------------------------
 
     def apply(self) -> list[Ingress]:
-        rule = self.owned.get((D.FORWARDING_RULE, self.lb))
-        if rule is not None:
-            self.ip = self.rule_ip = str(rule.props.get("IPAddress", ""))
-        address = self.owned.get((D.ADDRESS, self.lb))
-        dropped = {(c.kind, c.name) for c in self.plan.changes if c.op is Op.DELETE}
-        if address is not None and (D.ADDRESS, self.lb) not in dropped:
-            self.ip = str(address.props.get("address", "")) or self.ip
-            self.held = True
-            self.held_internal = address.props.get("addressType") == "INTERNAL"
+        self._start()
         handlers: dict[str, Callable[[Change], None]] = {
             D.ADDRESS: self._address,
             D.FIREWALL: self._firewall,
@@ -86,9 +96,22 @@ class Applier:
             self._release(done)
         return self.ingress
 
+    def _start(self) -> None:
+        """The IP before the first write: the rule's, or that of an address <lb> an
+        interrupted apply left (unless the plan deletes that address)."""
+        rule = self.owned.get((D.FORWARDING_RULE, self.lb))
+        if rule is not None:
+            self.ip = self.rule_ip = str(rule.props.get("IPAddress", ""))
+        address = self.owned.get((D.ADDRESS, self.lb))
+        dropped = {(c.kind, c.name) for c in self.plan.changes if c.op is Op.DELETE}
+        if address is not None and (D.ADDRESS, self.lb) not in dropped:
+            self.ip = str(address.props.get("address", "")) or self.ip
+            self.held = True
+            self.held_internal = address.props.get("addressType") == "INTERNAL"
+
     def _release(self, done: bool) -> None:
         """Give the IP back to the forwarding rule (it stays, ephemeral)."""
-        if not self.held or not (self.held_internal or (done and self.rule_ip)):
+        if not (self.held and (self.held_internal or (done and self.rule_ip))):
             return
         try:
             self._delete("addresses", self.lb)
@@ -103,17 +126,6 @@ class Applier:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _resolve(self, value: Any) -> Any:
-        if isinstance(value, str) and KNOWN_AFTER_APPLY in value:
-            if not self.ip:
-                raise GCEError("apply", "the load balancer's IP is not known")
-            return value.replace(KNOWN_AFTER_APPLY, self.ip)
-        if isinstance(value, list):
-            return [self._resolve(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self._resolve(v) for k, v in value.items()}
-        return value
-
     def _url(self, link: str) -> str:
         return self.links.url(link)
 
@@ -121,15 +133,9 @@ class Applier:
         self, collection: str, name: str, *, location: str | None = None, in_use_ok: bool = False
     ) -> bool:
         """Delete; False when it was still in use (and that is acceptable)."""
-        try:
-            self.client.delete(collection, name, location=location)
-        except GCEError as e:
-            if e.not_found:
-                return True
-            if in_use_ok and e.in_use:
-                return False
-            raise
-        return True
+        return _deleted(
+            lambda: self.client.delete(collection, name, location=location), in_use_ok=in_use_ok
+        )
 
     def _check_owner(self, kind: str, name: str, raw: Mapping[str, Any], *, shared: bool) -> None:
         desc = str(raw.get("description", ""))
@@ -142,12 +148,58 @@ class Applier:
         if not ok:
             raise NotOwned(kind, name, f"description {desc!r}; lbctl will not change it")
 
+    def _insert_or_adopt(
+        self,
+        change: Change,
+        insert: Callable[[], None],
+        get: Callable[[], Mapping[str, Any]],
+        *,
+        shared: bool = False,
+    ) -> Mapping[str, Any] | None:
+        """Create; None when created. A 409 finds it there already (an interrupted apply,
+        or a shared resource another Service made): it is returned, once known to be
+        ours, for the caller to bring up to date."""
+        try:
+            insert()
+        except GCEError as e:
+            if not e.conflict:
+                raise
+            existing = get()
+            self._check_owner(change.kind, change.name, existing, shared=shared)
+            return existing
+        return None
+
+    def _insert(
+        self,
+        change: Change,
+        collection: str,
+        body: Mapping[str, Any],
+        *,
+        location: str | None = None,
+        shared: bool = False,
+    ) -> Mapping[str, Any] | None:
+        """_insert_or_adopt into a collection of the client (named as in the body)."""
+        return self._insert_or_adopt(
+            change,
+            lambda: self.client.insert(collection, body, location=location),
+            lambda: self.client.get(collection, body["name"], location=location),
+            shared=shared,
+        )
+
+    def _stale(self, change: Change, insert: Callable[[], Mapping[str, Any] | None]) -> bool:
+        """True when the resource stands as it was and the caller must bring it up to date:
+        an UPDATE's, or one that `insert` (a create; an UPDATE inserts nothing) met."""
+        return change.op is Op.UPDATE or insert() is not None
+
     def _drop_rule(self) -> None:
         """Delete the forwarding rule before what it points at is replaced."""
         if not self.rule_gone and (D.FORWARDING_RULE, self.lb) in self.owned:
-            self._delete("forwardingRules", self.lb)
-            self.rule_gone = True
-            self.rule_ip = ""
+            self._delete_rule()
+
+    def _delete_rule(self) -> None:
+        self._delete("forwardingRules", self.lb)
+        self.rule_gone = True
+        self.rule_ip = ""
 
     # --- address ---------------------------------------------------------------------------
 
@@ -159,24 +211,7 @@ class Applier:
             return
         assert change.desired is not None
         props = change.desired.props
-        body: dict[str, Any] = {
-            "name": props["name"],
-            "description": props["description"],
-            "addressType": props["addressType"],
-        }
-        if props["addressType"] == "EXTERNAL":
-            body["networkTier"] = props["networkTier"]
-        else:
-            body["subnetwork"] = self._url(props["subnetwork"])
-        if props.get("address") not in (None, "", KNOWN_AFTER_APPLY):
-            body["address"] = props["address"]
-        try:
-            self.client.insert("addresses", body)
-        except GCEError as e:
-            if not e.conflict:
-                raise
-            existing = self.client.get("addresses", change.name)
-            self._check_owner(D.ADDRESS, change.name, existing, shared=False)
+        self._insert(change, "addresses", bodies.address(props, self._url))
         found = self.client.get("addresses", change.name)
         self.ip = str(found.get("address", ""))
         self.held = True
@@ -184,130 +219,84 @@ class Applier:
 
     # --- firewalls -------------------------------------------------------------------------
 
-    def _firewall_body(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        resolved = self._resolve(dict(props))
-        body: dict[str, Any] = {
-            "name": resolved["name"],
-            "description": resolved["description"],
-            "network": self._url(resolved["network"]),
-            "direction": "INGRESS",
-            "allowed": resolved["allowed"],
-            "sourceRanges": resolved["sourceRanges"],
-            "targetTags": resolved["targetTags"],
-        }
-        if resolved.get("destinationRanges"):
-            body["destinationRanges"] = resolved["destinationRanges"]
-        return body
-
     def _firewall(self, change: Change) -> None:
-        project = self.client.network_project
         if change.op is Op.DELETE:
-            check = names.health_check_of_firewall(change.name, self.cid, self.lb)
-            if check is not None and check in self.kept_checks:
-                return  # its health check is still in use, so are the probes
-            try:
-                self._delete("firewalls", change.name)
-            except GCEError as e:
-                if not e.forbidden:
-                    raise
-                self._warn(gcloud.delete_command(change.name, project))
+            self._delete_firewall(change.name)
             return
         assert change.desired is not None
-        body = self._firewall_body(change.desired.props)
+        body = bodies.firewall(change.desired.props, self.ip, self._url)
+        try:
+            self._write_firewall(change, body)
+        except GCEError as e:
+            if not e.forbidden:
+                raise
+            command = gcloud.update_command if change.op is Op.UPDATE else gcloud.create_command
+            self._warn(command(body, self.client.network_project))
+
+    def _delete_firewall(self, name: str) -> None:
+        if names.health_check_of_firewall(name, self.cid, self.lb) in self.kept_checks:
+            return  # its health check is still in use, so are the probes
+        try:
+            self._delete("firewalls", name)
+        except GCEError as e:
+            if not e.forbidden:
+                raise
+            self._warn(gcloud.delete_command(name, self.client.network_project))
+
+    def _write_firewall(self, change: Change, body: Mapping[str, Any]) -> None:
         # The traffic and external Local check firewalls carry the Service in their
         # description; the others carry their mark in the name.
         shared = change.name not in (
             names.firewall_name(self.lb),
             names.external_hc_firewall_name(self.cid, self.lb, False),
         )
-        try:
-            if change.op is Op.UPDATE:
-                self.client.update("firewalls", change.name, body)
-                return
-            if change.op is Op.REPLACE:
-                self._delete("firewalls", change.name)
-            try:
-                self.client.insert("firewalls", body)
-            except GCEError as e:
-                if not e.conflict:
-                    raise
-                existing = self.client.get("firewalls", change.name)
-                self._check_owner(D.FIREWALL, change.name, existing, shared=shared)
-                self.client.update("firewalls", change.name, body)
-        except GCEError as e:
-            if not e.forbidden:
-                raise
-            command = (
-                gcloud.update_command(body, project)
-                if change.op is Op.UPDATE
-                else gcloud.create_command(body, project)
-            )
-            self._warn(command)
+        if change.op is Op.REPLACE:
+            self._delete("firewalls", change.name)
+        if self._stale(change, lambda: self._insert(change, "firewalls", body, shared=shared)):
+            self.client.update("firewalls", change.name, body)
 
     # --- health checks -----------------------------------------------------------------------
 
+    def _delete_check(self, name: str, delete: Callable[[], None]) -> bool:
+        """Delete a health check; False when another Service still uses it: it stays, and
+        so does its firewall (see _delete_firewall)."""
+        if _deleted(delete, in_use_ok=True):
+            return True
+        self.kept_checks.add(name)
+        return False
+
     def _http_health_check(self, change: Change) -> None:
-        if change.op in (Op.DELETE, Op.REPLACE) and not self.http_delete(change.name):
+        name = change.name
+        if change.op in (Op.DELETE, Op.REPLACE) and not self._delete_check(
+            name, lambda: self.http.delete(name)
+        ):
             return
         if change.desired is None:
             return
-        props = change.desired.props
-        body = {
-            k: props[k]
-            for k in ("name", "description", "requestPath", "port", *TIMING_KEYS)
-            if k in props
-        }
-        if change.op is Op.UPDATE:
-            self.http.update(change.name, body)
-            return
-        try:
-            self.http.insert(body)
-        except GCEError as e:
-            if not e.conflict:
-                raise
-            found = [h for h in self.http.list_all() if h.get("name") == change.name]
-            existing = found[0] if found else {"description": ""}
-            self._check_owner(D.HTTP_HEALTH_CHECK, change.name, existing, shared=True)
-            self.http.update(change.name, body)
-
-    def http_delete(self, name: str) -> bool:
-        try:
-            self.http.delete(name)
-        except GCEError as e:
-            if e.in_use:
-                self.kept_checks.add(name)
-                return False
-            if not e.not_found:
-                raise
-        return True
+        body = bodies.http_health_check(change.desired.props)
+        if change.op is not Op.UPDATE:
+            existing = self._insert_or_adopt(
+                change,
+                lambda: self.http.insert(body),
+                lambda: self.http.find(name) or {"description": ""},
+                shared=True,
+            )
+            if existing is None:
+                return  # created as wanted
+        self.http.update(name, body)
 
     def _health_check(self, change: Change) -> None:
-        regional = "/" in change.name
-        name = change.name.split("/", 1)[1] if regional else change.name
-        collection = "regionHealthChecks" if regional else "healthChecks"
-        if change.op in (Op.DELETE, Op.REPLACE) and not self._delete(
-            collection, name, in_use_ok=True
+        name = change.name.split("/", 1)[-1]  # a regional check's plan name is <region>/<name>
+        collection = "regionHealthChecks" if "/" in change.name else "healthChecks"
+        if change.op in (Op.DELETE, Op.REPLACE) and not self._delete_check(
+            name, lambda: self.client.delete(collection, name)
         ):
-            self.kept_checks.add(name)
             return
         if change.desired is None:
             return
-        props = change.desired.props
-        body = {
-            k: props[k]
-            for k in ("name", "description", "type", "httpHealthCheck", *TIMING_KEYS)
-            if k in props
-        }
-        if change.op is Op.UPDATE:
-            self.client.update(collection, name, body)
-            return
-        try:
-            self.client.insert(collection, body)
-        except GCEError as e:
-            if not e.conflict:
-                raise
-            existing = self.client.get(collection, name)
-            self._check_owner(D.HEALTH_CHECK, change.name, existing, shared=name != self.lb)
+        body = bodies.health_check(change.desired.props)
+        shared = name != self.lb
+        if self._stale(change, lambda: self._insert(change, collection, body, shared=shared)):
             self.client.update(collection, name, body)
 
     # --- instance groups ---------------------------------------------------------------------
@@ -318,33 +307,15 @@ class Applier:
             self._delete("instanceGroups", name, location=zone, in_use_ok=True)
         if change.desired is None:
             return
-        want = list(change.desired.props["instances"])
-        if change.op in (Op.CREATE, Op.REPLACE):
-            body: dict[str, Any] = {"name": name}
-            network = self._group_network()
-            if network:
-                body["network"] = self._url(network)
-            try:
-                self.client.insert("instanceGroups", body, location=zone)
-                have: list[str] = []
-            except GCEError as e:
-                if not e.conflict:
-                    raise
-                existing = self.client.get("instanceGroups", name, location=zone)
-                self._check_owner(D.INSTANCE_GROUP, change.name, existing, shared=True)
-                have = self.client.list_group_instances(zone, name)
-        else:
+        body = bodies.instance_group(name, self._group_network(), self._url)
+        have: list[str] = []
+        if self._stale(
+            change, lambda: self._insert(change, "instanceGroups", body, location=zone, shared=True)
+        ):
             # Shared: another Service of this run may have changed it since observe.
             have = self.client.list_group_instances(zone, name)
-        current = {relative(h) for h in have}
-        self._members(
-            "instanceGroups",
-            name,
-            zone,
-            add=[i for i in want if i not in current],
-            remove=sorted(current - set(want)),
-            verbs=("add_instances", "remove_instances"),
-        )
+        want = change.desired.props["instances"]
+        self._members("instanceGroups", name, zone, want, {relative(h) for h in have})
 
     def _group_network(self) -> str:
         for change in self.plan.changes:
@@ -356,57 +327,31 @@ class Applier:
         return ""
 
     def _members(
-        self,
-        collection: str,
-        name: str,
-        location: str | None,
-        *,
-        add: Sequence[str],
-        remove: Sequence[str],
-        verbs: tuple[str, str],
+        self, collection: str, name: str, location: str | None, want: Sequence[str], have: set[str]
     ) -> None:
-        for verb, items in ((verbs[0], add), (verbs[1], remove)):
-            for chunk in _chunks(list(items), INSTANCE_BATCH):
+        """Add what is wanted and missing, then remove what is there and not wanted."""
+        add = [i for i in want if i not in have]
+        remove = sorted(have - set(want))
+        for verb, items in zip(MEMBER_VERBS[collection], (add, remove), strict=True):
+            for chunk in _chunks(items, INSTANCE_BATCH):
                 body = {"instances": [{"instance": self._url(i)} for i in chunk]}
                 self.client.action(collection, name, verb, body, location=location)
 
     # --- backend service ---------------------------------------------------------------------
 
-    def _backend_body(self, props: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "name": props["name"],
-            "description": props["description"],
-            "loadBalancingScheme": props["loadBalancingScheme"],
-            "protocol": props["protocol"],
-            "sessionAffinity": props["sessionAffinity"],
-            "healthChecks": [self._url(h) for h in props["healthChecks"]],
-            "backends": [
-                {"group": self._url(b["group"]), "balancingMode": b["balancingMode"]}
-                for b in props["backends"]
-            ],
-        }
-
     def _backend_service(self, change: Change) -> None:
+        if change.op is Op.REPLACE:
+            self._drop_rule()
         if change.op in (Op.DELETE, Op.REPLACE):
-            if change.op is Op.REPLACE:
-                self._drop_rule()
             self._delete("regionBackendServices", change.name, in_use_ok=True)
         if change.desired is None:
             return
-        body = self._backend_body(change.desired.props)
-        if change.op is Op.UPDATE:
-            self._update_backend(change.name, body)
-            return
-        try:
-            self.client.insert("regionBackendServices", body)
-        except GCEError as e:
-            if not e.conflict:
-                raise
-            existing = self.client.get("regionBackendServices", change.name)
-            self._check_owner(D.BACKEND_SERVICE, change.name, existing, shared=False)
+        body = bodies.backend_service(change.desired.props, self._url)
+        if self._stale(change, lambda: self._insert(change, "regionBackendServices", body)):
             self._update_backend(change.name, body)
 
     def _update_backend(self, name: str, body: dict[str, Any]) -> None:
+        # The PUT carries the fingerprint just read; a 412 means someone wrote in between.
         for attempt in range(3):
             current = self.client.get("regionBackendServices", name)
             try:
@@ -423,47 +368,33 @@ class Applier:
     # --- target pool -----------------------------------------------------------------------
 
     def _target_pool(self, change: Change) -> None:
+        if change.op is Op.REPLACE:
+            self._drop_rule()
         if change.op in (Op.DELETE, Op.REPLACE):
-            if change.op is Op.REPLACE:
-                self._drop_rule()
             self._delete("targetPools", change.name)
         if change.desired is None:
             return
-        props = change.desired.props
-        want = list(props["instances"])
+        want = list(change.desired.props["instances"])
         if change.op is Op.UPDATE:
             assert change.observed is not None
-            have = set(change.observed.props.get("instances", []))
-            self._pool_members(change.name, want, have)
+            self._pool_members(change.name, want, set(change.observed.props.get("instances", [])))
             return
-        body = {
-            "name": props["name"],
-            "description": props["description"],
-            "sessionAffinity": props["sessionAffinity"],
-            "healthChecks": [self._url(h) for h in props["healthChecks"]],
-            "instances": [self._url(i) for i in want[:TARGET_POOL_CREATE_MAX]],
-        }
-        try:
-            self.client.insert("targetPools", body)
-            have = set(want[:TARGET_POOL_CREATE_MAX])
-        except GCEError as e:
-            if not e.conflict:
-                raise
-            existing = self.client.get("targetPools", change.name)
-            self._check_owner(D.TARGET_POOL, change.name, existing, shared=False)
-            have = {relative(i) for i in existing.get("instances", [])}
+        have = self._create_pool(change, want)
         if set(want) != have:
             self._pool_members(change.name, want, have)
 
+    def _create_pool(self, change: Change, want: Sequence[str]) -> set[str]:
+        """Create the pool with its first instances (upstream's cap); returns its members."""
+        assert change.desired is not None
+        first = want[:TARGET_POOL_CREATE_MAX]
+        body = bodies.target_pool(change.desired.props, first, self._url)
+        existing = self._insert(change, "targetPools", body)
+        if existing is None:
+            return set(first)
+        return {relative(i) for i in existing.get("instances", [])}
+
     def _pool_members(self, name: str, want: Sequence[str], have: set[str]) -> None:
-        self._members(
-            "targetPools",
-            name,
-            None,
-            add=[i for i in want if i not in have],
-            remove=sorted(have - set(want)),
-            verbs=("add_instance", "remove_instance"),
-        )
+        self._members("targetPools", name, None, want, have)
         # Upstream verifies the count (kubernetes#11327 removed every node once).
         pool = self.client.get("targetPools", name)
         count = len(pool.get("instances", []))
@@ -478,47 +409,15 @@ class Applier:
 
     def _forwarding_rule(self, change: Change) -> None:
         if change.op is Op.DELETE or (change.op is Op.REPLACE and not self.rule_gone):
-            self._delete("forwardingRules", change.name)
-            self.rule_gone = True
-            self.rule_ip = ""
-            if change.op is Op.DELETE:
-                self.ingress = []
-                return
+            self._delete_rule()
+        if change.op is Op.DELETE:
+            self.ingress = []
+            return
         assert change.desired is not None
         if change.op is Op.UPDATE:  # every prop is immutable; nothing to do in place
             return
-        props = change.desired.props
-        body: dict[str, Any] = {
-            "name": props["name"],
-            "description": props["description"],
-            "IPProtocol": props["IPProtocol"],
-            "loadBalancingScheme": props["loadBalancingScheme"],
-        }
-        ip = props.get("IPAddress")
-        if ip == KNOWN_AFTER_APPLY:
-            ip = self.ip
-        if ip:
-            body["IPAddress"] = ip
-        for key in ("target", "backendService", "network", "subnetwork"):
-            if props.get(key):
-                body[key] = self._url(props[key])
-        if props.get("portRange"):
-            body["portRange"] = props["portRange"]
-        if props.get("allPorts"):
-            body["allPorts"] = True
-        elif props.get("ports"):
-            body["ports"] = list(props["ports"])
-        if props.get("networkTier"):
-            body["networkTier"] = props["networkTier"]
-        if props.get("allowGlobalAccess"):
-            body["allowGlobalAccess"] = True
-        try:
-            self.client.insert("forwardingRules", body)
-        except GCEError as e:
-            if not e.conflict:
-                raise
-            existing = self.client.get("forwardingRules", change.name)
-            self._check_owner(D.FORWARDING_RULE, change.name, existing, shared=False)
+        body = bodies.forwarding_rule(change.desired.props, self.ip, self._url)
+        self._insert(change, "forwardingRules", body)
         rule = self.client.get("forwardingRules", change.name)
         self.rule_ip = self.ip = str(rule.get("IPAddress", ""))
         self.rule_gone = False

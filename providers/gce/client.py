@@ -90,15 +90,15 @@ def _api_reason(e: api_exceptions.GoogleAPICallError) -> str:
     return str(getattr(e, "reason", "") or "")
 
 
+def _transient(status: int, reason: str) -> bool:
+    return status == 429 or status >= 500 or reason in RATE_LIMIT_REASONS | TRANSIENT_REASONS
+
+
 def retryable(e: Exception) -> bool:
     if isinstance(e, api_exceptions.GoogleAPICallError):
-        status = int(e.code or 0)
-        reason = _api_reason(e)
-        return status == 429 or status >= 500 or reason in RATE_LIMIT_REASONS | TRANSIENT_REASONS
+        return _transient(int(e.code or 0), _api_reason(e))
     if isinstance(e, HTTPFailure):
-        return (
-            e.status == 429 or e.status >= 500 or e.reason in RATE_LIMIT_REASONS | TRANSIENT_REASONS
-        )
+        return _transient(e.status, e.reason)
     return isinstance(
         e,
         requests.ConnectionError
@@ -211,6 +211,19 @@ ACTIONS: dict[str, tuple[str, type[Any]]] = {
         compute_v1.InstanceGroupsRemoveInstancesRequest,
     ),
 }
+
+
+# The operations client that waits on a write, by the collection's scope.
+OPERATIONS: dict[str, type[Any]] = {
+    "region": compute_v1.RegionOperationsClient,
+    "zone": compute_v1.ZoneOperationsClient,
+    "global": compute_v1.GlobalOperationsClient,
+}
+
+
+def _message(spec: Collection, body: Mapping[str, Any]) -> Any:
+    """A request body as the collection's message; an unknown field is an error."""
+    return spec.message.from_json(json.dumps(body), ignore_unknown_fields=False)
 
 
 def collection_field(collection: str) -> str:
@@ -370,9 +383,7 @@ class GCEClient:
         self, collection: str, body: Mapping[str, Any], *, location: str | None = None
     ) -> None:
         spec = COLLECTIONS[collection]
-        message = spec.message.from_json(json.dumps(body), ignore_unknown_fields=False)
-        request = {**self._scope(collection, location), spec.resource_arg: message}
-        self._write(collection, "insert", request, location)
+        self._write(collection, "insert", location, {spec.resource_arg: _message(spec, body)})
 
     def update(
         self,
@@ -385,18 +396,11 @@ class GCEClient:
     ) -> None:
         """PUT (or PATCH) the whole resource."""
         spec = COLLECTIONS[collection]
-        message = spec.message.from_json(json.dumps(body), ignore_unknown_fields=False)
-        request = {
-            **self._scope(collection, location),
-            spec.name_arg: name,
-            spec.resource_arg: message,
-        }
-        self._write(collection, "patch" if patch else "update", request, location)
+        fields = {spec.name_arg: name, spec.resource_arg: _message(spec, body)}
+        self._write(collection, "patch" if patch else "update", location, fields)
 
     def delete(self, collection: str, name: str, *, location: str | None = None) -> None:
-        spec = COLLECTIONS[collection]
-        request = {**self._scope(collection, location), spec.name_arg: name}
-        self._write(collection, "delete", request, location)
+        self._write(collection, "delete", location, {COLLECTIONS[collection].name_arg: name})
 
     def action(
         self,
@@ -408,19 +412,19 @@ class GCEClient:
         location: str | None = None,
     ) -> None:
         """A POST sub-resource: addInstance, removeInstance, addInstances, removeInstances."""
-        spec = COLLECTIONS[collection]
         argument, message_type = ACTIONS[method]
-        request = {
-            **self._scope(collection, location),
-            spec.name_arg: name,
+        fields = {
+            COLLECTIONS[collection].name_arg: name,
             argument: message_type.from_json(json.dumps(body)),
         }
-        self._write(collection, method, request, location)
+        self._write(collection, method, location, fields)
 
     def _write(
-        self, collection: str, method: str, request: dict[str, Any], location: str | None
+        self, collection: str, method: str, location: str | None, fields: Mapping[str, Any]
     ) -> None:
+        """The write `method` with `fields` (name, body) in the collection's scope."""
         spec = COLLECTIONS[collection]
+        request = {**self._scope(collection, location), **fields}
         client = self.sdk(spec.client)
         operation = f"{collection}:{_camel(method)}"
         fn = getattr(client, f"{method}_unary")
@@ -456,19 +460,13 @@ class GCEClient:
             raise to_error(operation, failure)
 
     def _wait_once(self, name: str, *, scope: str, project: str, location: str | None) -> Any:
-        request: dict[str, Any]
+        request: dict[str, Any] = {"project": project, "operation": name}
         if scope == "region":
-            client = self.sdk(compute_v1.RegionOperationsClient)
-            request = {"project": project, "region": location or self.region, "operation": name}
-            label = "regionOperations:wait"
+            request["region"] = location or self.region
         elif scope == "zone":
-            client = self.sdk(compute_v1.ZoneOperationsClient)
-            request = {"project": project, "zone": location, "operation": name}
-            label = "zoneOperations:wait"
-        else:
-            client = self.sdk(compute_v1.GlobalOperationsClient)
-            request = {"project": project, "operation": name}
-            label = "globalOperations:wait"
+            request["zone"] = location
+        client = self.sdk(OPERATIONS[scope])
+        label = f"{scope}Operations:wait"  # regionOperations:wait, ...
         return self.counted(label, lambda: client.wait(request=request, **NO_RETRY))
 
     def wait_global(self, operation: str, body: Mapping[str, Any], *, project: str) -> None:

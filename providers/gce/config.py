@@ -21,6 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from lbctl.errors import FieldError, InvalidInput
+from providers.gce.names import DEFAULT_BASE
+from providers.gce.spec import region_of
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class GCEConfig:
     def base(self) -> str:
         """The URL prefix of absolute resource links (`…/compute/v1/`)."""
         if not self.endpoint:
-            return "https://www.googleapis.com/compute/v1/"
+            return DEFAULT_BASE
         return self.endpoint + "/compute/v1/"
 
     @property
@@ -135,7 +137,7 @@ def load(path: Path | None, *, cluster_id: str) -> GCEConfig:
     for item in values.get("node-tags", []):
         tags += [t.strip() for t in item.split(",") if t.strip()]
     zone = one("local-zone")
-    region = one("region") or (zone.rsplit("-", 1)[0] if "-" in zone else "")
+    region = one("region") or region_of(zone)
     rbs = one("l4-rbs") or "disabled"
     if rbs not in ("enabled", "disabled"):
         raise _error('must be "enabled" or "disabled"', "[global] l4-rbs", rbs)

@@ -26,11 +26,11 @@ from typing import Any
 
 from lbctl import rules
 from lbctl.annotations import ParsedAnnotations
-from lbctl.errors import FieldError, InvalidInput
 from lbctl.model import KNOWN_AFTER_APPLY, Resource, ServiceView
 from lbctl.plan import changed_props
 from providers.gce import annotations as A
 from providers.gce import names, spec
+from providers.gce.ip import external_ip, internal_ip, tier
 from providers.gce.spec import InstanceRef, Mode
 
 ADDRESS = "gce:address"
@@ -120,6 +120,14 @@ class Context:
     def observed(self, kind: str, name: str) -> Resource | None:
         return self.existing.get((kind, name))
 
+    def rule(self) -> Resource | None:
+        """The observed forwarding rule <lb>."""
+        return self.observed(FORWARDING_RULE, self.lb)
+
+    def address(self) -> Resource | None:
+        """The observed address <lb>."""
+        return self.observed(ADDRESS, self.lb)
+
 
 def _res(kind: str, plan_name: str, owner: str, /, **props: Any) -> Resource:
     return Resource(kind, plan_name, props, owner=owner)
@@ -135,122 +143,31 @@ def _timings(existing: Resource | None) -> dict[str, int]:
     return out
 
 
-def _tags(ctx: Context) -> list[str] | str:
-    return sorted(ctx.node_tags) if ctx.node_tags is not None else KNOWN_AFTER_APPLY
-
-
 def firewall(
+    ctx: Context,
     name: str,
     *,
     owner: str,
     description: str,
-    network: str,
     protocol: str,
     ports: Sequence[str],
     sources: Sequence[str],
     destination: str | None,
-    tags: list[str] | str,
 ) -> Resource:
+    """An ingress firewall to the nodes (their tags known after apply when unknown)."""
+    tags = sorted(ctx.node_tags) if ctx.node_tags is not None else KNOWN_AFTER_APPLY
     return _res(
         FIREWALL,
         name,
         owner,
         name=name,
         description=description,
-        network=network,
+        network=ctx.network,
         allowed=[{"IPProtocol": protocol.lower(), "ports": list(ports)}],
         sourceRanges=sorted(sources),
         destinationRanges=[destination] if destination else [],
         targetTags=tags,
     )
-
-
-def ip_description(service_key: str, ip: str) -> str:
-    return names.firewall_description(service_key, ip)
-
-
-# --- the IP --------------------------------------------------------------------------------------
-
-
-def tier(parsed: ParsedAnnotations, rule: Resource | None) -> str:
-    """The annotation's tier; without it an existing rule keeps its tier (upstream only
-    tears down wrong-tier resources when the annotation is present); else Premium."""
-    if parsed.present(A.NETWORK_TIER):
-        return str(parsed[A.NETWORK_TIER])
-    if rule is not None and rule.props.get("networkTier"):
-        return str(rule.props["networkTier"])
-    return str(A.NETWORK_TIER.default)
-
-
-def _address_ip(address: Resource | None, **want: Any) -> str:
-    if address is None:
-        return ""
-    if all(address.props.get(k) == v for k, v in want.items()):
-        return str(address.props.get("address") or "")
-    return ""
-
-
-def external_ip(view: ServiceView, ctx: Context, net_tier: str) -> tuple[str, bool]:
-    """(the IP, whether it is a user-reserved address lbctl must never release)."""
-    rule = ctx.observed(FORWARDING_RULE, ctx.lb)
-    rule_ip = ""
-    if (
-        rule is not None
-        and rule.props.get("loadBalancingScheme") == "EXTERNAL"
-        and rule.props.get("networkTier") == net_tier
-    ):
-        rule_ip = str(rule.props.get("IPAddress") or "")
-    requested = view.load_balancer_ip
-    if requested:
-        found = ctx.requested_address
-        if ctx.offline or (found is None and requested == rule_ip):
-            return requested, False
-        if found is None:
-            raise InvalidInput(
-                [
-                    FieldError(
-                        f'requested ip "{requested}" is neither static nor assigned to the LB',
-                        field="spec.loadBalancerIP",
-                        value=requested,
-                    )
-                ]
-            )
-        if found.get("name") == ctx.lb:
-            return requested, False  # our own reservation, left by an interrupted apply
-        have = str(found.get("networkTier") or "PREMIUM")
-        if have != net_tier:
-            raise InvalidInput(
-                [
-                    FieldError(
-                        f'requested IP "{requested}" belongs to the {have.title()} network '
-                        f"tier; expected {net_tier.title()}",
-                        field="spec.loadBalancerIP",
-                        value=requested,
-                    )
-                ]
-            )
-        return requested, True
-    held = _address_ip(ctx.observed(ADDRESS, ctx.lb), addressType="EXTERNAL", networkTier=net_tier)
-    return rule_ip or held or KNOWN_AFTER_APPLY, False
-
-
-def internal_ip(view: ServiceView, ctx: Context, subnetwork: str) -> tuple[str, bool]:
-    """Upstream ilbIPToUse: loadBalancerIP, else the rule's IP unless the subnet changed."""
-    requested = view.load_balancer_ip
-    if requested:
-        found = ctx.requested_address
-        user_owned = found is not None and found.get("name") != ctx.lb
-        return requested, user_owned
-    rule = ctx.observed(FORWARDING_RULE, ctx.lb)
-    if (
-        rule is not None
-        and rule.props.get("loadBalancingScheme") == "INTERNAL"
-        and rule.props.get("subnetwork") == subnetwork
-        and rule.props.get("IPAddress")
-    ):
-        return str(rule.props["IPAddress"]), False
-    held = _address_ip(ctx.observed(ADDRESS, ctx.lb), addressType="INTERNAL", subnetwork=subnetwork)
-    return held or KNOWN_AFTER_APPLY, False
 
 
 # --- the resources -------------------------------------------------------------------------------
@@ -285,15 +202,58 @@ def _rule_rebuilt(out: Sequence[Resource], ctx: Context) -> bool:
 
 def _traffic_firewall(view: ServiceView, ctx: Context, ip: str, *, key: str) -> Resource:
     return firewall(
+        ctx,
         names.firewall_name(ctx.lb),
         owner=key,
-        description=ip_description(key, ip),
-        network=ctx.network,
+        description=names.firewall_description(key, ip),
         protocol=spec.protocol(view),
         ports=spec.port_ranges(spec.port_numbers(view)),
         sources=[str(n) for n in rules.source_ranges(view)],
         destination=ip,
-        tags=_tags(ctx),
+    )
+
+
+def _probe_firewall(
+    view: ServiceView,
+    ctx: Context,
+    name: str,
+    *,
+    key: str,
+    description: str,
+    destination: str | None,
+) -> Resource:
+    """The firewall that lets Google's health-check probes reach the nodes."""
+    _, port = spec.health_check_path_port(view)
+    return firewall(
+        ctx,
+        name,
+        owner=key,
+        description=description,
+        protocol="TCP",
+        ports=[str(port)],
+        sources=HEALTH_CHECK_RANGES,
+        destination=destination,
+    )
+
+
+def _health_check_name(view: ServiceView, ctx: Context) -> str:
+    """Local traffic: the Service's own check; else the cluster's shared node check."""
+    return ctx.lb if spec.local_traffic(view) else names.nodes_health_check_name(ctx.cluster_id)
+
+
+def _address(ctx: Context, key: str, ip: str, *, user_owned: bool, **where: str) -> Resource | None:
+    """The address <lb> that holds the IP while the rule is rebuilt; none for an address the
+    user reserved (lbctl never releases that one)."""
+    if user_owned:
+        return None
+    return _res(
+        ADDRESS,
+        ctx.lb,
+        key,
+        name=ctx.lb,
+        description=names.service_description(key),
+        **where,
+        address=ip,
     )
 
 
@@ -302,31 +262,24 @@ def _external(
 ) -> tuple[list[Resource], Resource | None]:
     key = view.key
     lb = ctx.lb
-    links = ctx.links
-    net_tier = tier(parsed, ctx.observed(FORWARDING_RULE, lb))
+    net_tier = tier(parsed, ctx.rule())
     ip, user_owned = external_ip(view, ctx, net_tier)
-    out: list[Resource] = []
-    out.append(_traffic_firewall(view, ctx, ip, key=key))
     local = spec.local_traffic(view)
-    path, port = spec.health_check_path_port(view)
-    hc_name = lb if local else names.nodes_health_check_name(ctx.cluster_id)
-    out.append(
-        firewall(
+    hc_name = _health_check_name(view, ctx)
+    cluster = names.cluster_description(ctx.cluster_id)  # what the shared ones carry
+    out = [
+        _traffic_firewall(view, ctx, ip, key=key),
+        _probe_firewall(
+            view,
+            ctx,
             names.external_hc_firewall_name(ctx.cluster_id, hc_name, not local),
-            owner=key,
-            description=(
-                ip_description(key, ip) if local else names.cluster_description(ctx.cluster_id)
-            ),
-            network=ctx.network,
-            protocol="TCP",
-            ports=[str(port)],
-            sources=HEALTH_CHECK_RANGES,
+            key=key,
+            description=names.firewall_description(key, ip) if local else cluster,
             # Upstream gives the shared check's firewall the first Service's IP only;
             # lbctl leaves the destination open (the source ranges and port still bind it).
             destination=ip if local else None,
-            tags=_tags(ctx),
-        )
-    )
+        ),
+    ]
     rule: dict[str, Any] = {
         "name": lb,
         "description": names.service_description(key),
@@ -337,68 +290,60 @@ def _external(
         "networkTier": net_tier,
     }
     if chosen is Mode.TARGET_POOL:
-        hc_link = links.global_("httpHealthChecks", hc_name)
-        check = ctx.observed(HTTP_HEALTH_CHECK, hc_name)
-        out.append(
-            _res(
-                HTTP_HEALTH_CHECK,
-                hc_name,
-                key,
-                name=hc_name,
-                # Upstream's quirk: the check's own name in the service-name key.
-                description=names.service_description(hc_name),
-                requestPath=path,
-                port=port,
-                **_timings(check),
-            )
-        )
-        instances = [names.instance_link(i.project, i.zone, i.name) for i in ctx.instances]
-        out.append(
-            _res(
-                TARGET_POOL,
-                lb,
-                key,
-                name=lb,
-                description=names.service_description(key),
-                sessionAffinity=spec.session_affinity(view),
-                healthChecks=[hc_link],
-                instances=sorted(instances),
-            )
-        )
-        rule["target"] = links.regional("targetPools", lb)
+        out += _pool_side(view, ctx, key, hc_name)
+        rule["target"] = ctx.links.regional("targetPools", lb)
     else:
-        hc, hc_link = _health_check(
-            ctx,
-            key,
-            hc_name,
-            path,
-            port,
-            regional=True,
-            description=(
-                names.service_description(key)
-                if local
-                else names.cluster_description(ctx.cluster_id)
-            ),
-        )
-        out.append(hc)
-        groups = _instance_groups(ctx, key)
-        out += groups
-        out.append(_backend_service(view, ctx, key, "EXTERNAL", hc_link=hc_link))
-        rule["backendService"] = links.regional("backendServices", lb)
+        hc_description = names.service_description(key) if local else cluster
+        out += _backend_side(view, ctx, key, "EXTERNAL", hc_description, regional=True)
+        rule["backendService"] = ctx.links.regional("backendServices", lb)
     out.append(_res(FORWARDING_RULE, lb, key, **rule))
-    address = None
-    if not user_owned:
-        address = _res(
-            ADDRESS,
-            lb,
-            key,
-            name=lb,
-            description=names.service_description(key),
-            addressType="EXTERNAL",
-            networkTier=net_tier,
-            address=ip,
-        )
+    address = _address(
+        ctx, key, ip, user_owned=user_owned, addressType="EXTERNAL", networkTier=net_tier
+    )
     return out, address
+
+
+def _pool_side(view: ServiceView, ctx: Context, key: str, hc_name: str) -> list[Resource]:
+    """The legacy HTTP health check and the target pool of an external balancer."""
+    path, port = spec.health_check_path_port(view)
+    check = _res(
+        HTTP_HEALTH_CHECK,
+        hc_name,
+        key,
+        name=hc_name,
+        # Upstream's quirk: the check's own name in the service-name key.
+        description=names.service_description(hc_name),
+        requestPath=path,
+        port=port,
+        **_timings(ctx.observed(HTTP_HEALTH_CHECK, hc_name)),
+    )
+    instances = [names.instance_link(i.project, i.zone, i.name) for i in ctx.instances]
+    pool = _res(
+        TARGET_POOL,
+        ctx.lb,
+        key,
+        name=ctx.lb,
+        description=names.service_description(key),
+        sessionAffinity=spec.session_affinity(view),
+        healthChecks=[ctx.links.global_("httpHealthChecks", hc_name)],
+        instances=sorted(instances),
+    )
+    return [check, pool]
+
+
+def _backend_side(
+    view: ServiceView,
+    ctx: Context,
+    key: str,
+    scheme: str,
+    hc_description: str,
+    *,
+    regional: bool,
+) -> list[Resource]:
+    """The health check, the instance groups and the backend service they serve."""
+    hc, hc_link = _health_check(view, ctx, key, regional=regional, description=hc_description)
+    groups = _instance_groups(ctx, key)
+    return [hc, *groups, _backend_service(view, ctx, key, scheme, hc_link=hc_link)]
 
 
 def _internal(
@@ -406,40 +351,23 @@ def _internal(
 ) -> tuple[list[Resource], Resource | None]:
     key = view.key
     lb = ctx.lb
-    links = ctx.links
     subnet_name = parsed[A.SUBNET]
-    subnetwork = links.subnetwork(subnet_name) if subnet_name else ctx.subnetwork
+    subnetwork = ctx.links.subnetwork(subnet_name) if subnet_name else ctx.subnetwork
     ip, user_owned = internal_ip(view, ctx, subnetwork)
-    out: list[Resource] = []
-    out.append(_traffic_firewall(view, ctx, ip, key=key))
     local = spec.local_traffic(view)
-    path, port = spec.health_check_path_port(view)
-    hc_name = lb if local else names.nodes_health_check_name(ctx.cluster_id)
-    out.append(
-        firewall(
+    out = [
+        _traffic_firewall(view, ctx, ip, key=key),
+        _probe_firewall(
+            view,
+            ctx,
             names.internal_hc_firewall_name(ctx.cluster_id, lb, not local),
-            owner=key,
+            key=key,
             description="",
-            network=ctx.network,
-            protocol="TCP",
-            ports=[str(port)],
-            sources=HEALTH_CHECK_RANGES,
             destination=None,
-            tags=_tags(ctx),
-        )
-    )
-    hc, hc_link = _health_check(
-        ctx,
-        key,
-        hc_name,
-        path,
-        port,
-        regional=False,
-        description=names.service_description(key) if local else "",
-    )
-    out.append(hc)
-    out += _instance_groups(ctx, key)
-    out.append(_backend_service(view, ctx, key, "INTERNAL", hc_link=hc_link))
+        ),
+    ]
+    hc_description = names.service_description(key) if local else ""
+    out += _backend_side(view, ctx, key, "INTERNAL", hc_description, regional=False)
     ports = [str(p) for p in spec.port_numbers(view)]
     all_ports = len(ports) > spec.MAX_INTERNAL_PORTS
     out.append(
@@ -454,37 +382,25 @@ def _internal(
             ports=[] if all_ports else ports,
             allPorts=all_ports,
             loadBalancingScheme="INTERNAL",
-            backendService=links.regional("backendServices", lb),
+            backendService=ctx.links.regional("backendServices", lb),
             network=ctx.network,
             subnetwork=subnetwork,
             allowGlobalAccess=bool(parsed[A.GLOBAL_ACCESS]),
         )
     )
-    address = None
-    if not user_owned:
-        address = _res(
-            ADDRESS,
-            lb,
-            key,
-            name=lb,
-            description=names.service_description(key),
-            addressType="INTERNAL",
-            subnetwork=subnetwork,
-            address=ip,
-        )
+    address = _address(
+        ctx, key, ip, user_owned=user_owned, addressType="INTERNAL", subnetwork=subnetwork
+    )
     return out, address
 
 
 def _health_check(
-    ctx: Context,
-    key: str,
-    name: str,
-    path: str,
-    port: int,
-    *,
-    regional: bool,
-    description: str,
+    view: ServiceView, ctx: Context, key: str, *, regional: bool, description: str
 ) -> tuple[Resource, str]:
+    """The check (global for internal balancers, regional for backend-service external
+    ones) and its link."""
+    name = _health_check_name(view, ctx)
+    path, port = spec.health_check_path_port(view)
     links = ctx.links
     plan_name = f"{links.region}/{name}" if regional else name
     props: dict[str, Any] = {

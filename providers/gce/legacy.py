@@ -50,6 +50,10 @@ class HttpHealthChecks:
             if not token:
                 return items
 
+    def find(self, name: str) -> dict[str, Any] | None:
+        """The check named `name`, found by listing the collection (None when absent)."""
+        return next((h for h in self.list_all() if h.get("name") == name), None)
+
     def insert(self, body: Mapping[str, Any]) -> None:
         self._write("insert", "POST", self.url, body)
 

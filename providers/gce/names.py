@@ -63,11 +63,11 @@ def instance_group_name(cluster_id: str) -> str:
 
 def health_check_of_firewall(firewall: str, cluster_id: str, lb: str) -> str | None:
     """The health check a health-check firewall serves (its delete waits on that check's)."""
-    node = nodes_health_check_name(cluster_id)
-    if firewall in (external_hc_firewall_name(cluster_id, node, True), f"{node}-hc"):
-        return node
-    if firewall in (external_hc_firewall_name(cluster_id, lb, False), f"{lb}-hc"):
-        return lb
+    # The shared node check's two firewalls (external, internal), then the Service's own.
+    for shared, check in ((True, nodes_health_check_name(cluster_id)), (False, lb)):
+        external = external_hc_firewall_name(cluster_id, check, shared)
+        if firewall in (external, internal_hc_firewall_name(cluster_id, lb, shared)):
+            return check
     return None
 
 

@@ -15,243 +15,36 @@ alive. Resources with a Service's names that are not its own are remembered in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lbctl.annotations import ParsedAnnotations
-from lbctl.errors import FieldError, InvalidInput, NotOwned
-from lbctl.model import KNOWN_AFTER_APPLY, Ingress, NodeView, Resource, ServiceView
+from lbctl.model import Ingress, NodeView, Resource, ServiceView
 from lbctl.provider import Observed
 from providers.gce import desired as D
 from providers.gce import names, spec
 from providers.gce.config import GCEConfig
+from providers.gce.facts import Facts, Ref, configured_link
 from providers.gce.names import last, relative
+from providers.gce.props import (
+    address_props,
+    backend_service_props,
+    firewall_props,
+    forwarding_rule_props,
+    health_check_props,
+    http_health_check_props,
+    instance_group_props,
+    target_pool_props,
+)
 from providers.gce.spec import InstanceRef, Mode
 
 if TYPE_CHECKING:  # the SDK is imported only when the cloud is read (not --offline)
     from providers.gce.client import GCEClient
 
-Ref = tuple[str, str]  # (kind, plan name)
-
-
-@dataclass
-class Facts:
-    offline: bool
-    project: str
-    region: str
-    network: str = ""  # relative link; KNOWN_AFTER_APPLY offline; "" online when unknown
-    subnetwork: str = ""
-    node_tags: tuple[str, ...] | None = None
-    tag_error: str = ""
-    # Existing instances (online); None offline, where the nodes are taken as they are.
-    instances: dict[InstanceRef, dict[str, Any]] | None = None
-    addresses: list[dict[str, Any]] = field(default_factory=list)
-    # service key -> (kind, plan name) -> why a resource with that name is not the Service's
-    foreign: dict[str, dict[Ref, str]] = field(default_factory=dict)
-
-    @property
-    def default_subnet_name(self) -> str:
-        return "" if self.subnetwork in ("", KNOWN_AFTER_APPLY) else last(self.subnetwork)
-
-    def address_by_ip(self, ip: str) -> dict[str, Any] | None:
-        return next((a for a in self.addresses if a.get("address") == ip), None)
-
-
-def resolve_location(config: GCEConfig, nodes: Sequence[NodeView]) -> tuple[str, str]:
-    """(project, region): the cloud config's, else the nodes' providerIDs."""
-    refs = [r for n in nodes if (r := spec.instance_ref(n)) is not None]
-    project = config.project or (refs[0].project if refs else "")
-    region = config.region
-    if not region and refs:
-        regions = sorted({spec.region_of(r.zone) for r in refs})
-        region = regions[0] if len(regions) == 1 else ""
-    return project, region
-
-
-def require_location(project: str, region: str) -> None:
-    errors = []
-    if not project:
-        errors.append(
-            FieldError(
-                "the GCP project is unknown: set project-id in [global] of the cloud config "
-                "(or give nodes with spec.providerID gce://<project>/<zone>/<name>)",
-                field="[global] project-id",
-                value="",
-            )
-        )
-    if not region:
-        errors.append(
-            FieldError(
-                "the region is unknown: set region (or local-zone) in [global] of the cloud config",
-                field="[global] region",
-                value="",
-            )
-        )
-    if errors:
-        raise InvalidInput(errors)
-
-
-def _link_of(value: str, make: Any) -> str:
-    return relative(value) if "/" in value else str(make(value))
-
-
-def offline_facts(config: GCEConfig, nodes: Sequence[NodeView]) -> Facts:
-    project, region = resolve_location(config, nodes)
-    links = names.Links(project or KNOWN_AFTER_APPLY, region or KNOWN_AFTER_APPLY)
-    links = names.Links(links.project, links.region, config.network_project)
-    return Facts(
-        offline=True,
-        project=project,
-        region=region,
-        network=(
-            _link_of(config.network_name, links.network)
-            if config.network_name
-            else KNOWN_AFTER_APPLY
-        ),
-        subnetwork=(
-            _link_of(config.subnetwork_name, links.subnetwork)
-            if config.subnetwork_name
-            else KNOWN_AFTER_APPLY
-        ),
-        node_tags=config.node_tags or None,
-    )
-
-
-# --- normalising what the API returns into plan props ----------------------------------------
-
-
-def _port_key(value: str) -> tuple[int, str]:
-    head = value.split("-", 1)[0]
-    return (int(head) if head.isdigit() else 0, value)
-
-
-def address_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        "addressType": raw.get("addressType", "EXTERNAL"),
-        "networkTier": raw.get("networkTier", "PREMIUM"),
-        "address": raw.get("address", ""),
-        "subnetwork": relative(raw.get("subnetwork", "")),
-        "purpose": raw.get("purpose", ""),
-        "status": raw.get("status", ""),
-    }
-
-
-def firewall_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        "network": relative(raw.get("network", "")),
-        "allowed": [
-            {
-                "IPProtocol": rule.get("IPProtocol", ""),
-                "ports": sorted(rule.get("ports", []), key=_port_key),
-            }
-            for rule in raw.get("allowed", [])
-        ],
-        "sourceRanges": sorted(raw.get("sourceRanges", [])),
-        "destinationRanges": sorted(raw.get("destinationRanges", [])),
-        "targetTags": sorted(raw.get("targetTags", [])),
-    }
-
-
-def _timings(raw: Mapping[str, Any]) -> dict[str, Any]:
-    # The API's defaults when a field is left out.
-    return {
-        "checkIntervalSec": raw.get("checkIntervalSec", 5),
-        "timeoutSec": raw.get("timeoutSec", 5),
-        "healthyThreshold": raw.get("healthyThreshold", 2),
-        "unhealthyThreshold": raw.get("unhealthyThreshold", 2),
-    }
-
-
-def http_health_check_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        "requestPath": raw.get("requestPath", "/"),
-        "port": raw.get("port", 80),
-        **_timings(raw),
-    }
-
-
-def health_check_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    http = raw.get("httpHealthCheck", {})
-    props = {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        "type": raw.get("type", ""),
-        "httpHealthCheck": {
-            "port": http.get("port", 80),
-            "requestPath": http.get("requestPath", "/"),
-        },
-        **_timings(raw),
-    }
-    if raw.get("region"):
-        props["region"] = relative(raw["region"])
-    return props
-
-
-def backend_service_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        "region": relative(raw.get("region", "")),
-        "loadBalancingScheme": raw.get("loadBalancingScheme", ""),
-        "protocol": raw.get("protocol", ""),
-        "sessionAffinity": raw.get("sessionAffinity") or "NONE",
-        "healthChecks": [relative(h) for h in raw.get("healthChecks", [])],
-        "backends": sorted(
-            (
-                {
-                    "group": relative(b.get("group", "")),
-                    "balancingMode": b.get("balancingMode", "CONNECTION"),
-                }
-                for b in raw.get("backends", [])
-            ),
-            key=lambda b: str(b["group"]),
-        ),
-    }
-
-
-def target_pool_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        # Upstream: an unset affinity is not a reason to rebuild the pool.
-        "sessionAffinity": raw.get("sessionAffinity") or "NONE",
-        "healthChecks": [relative(h) for h in raw.get("healthChecks", [])],
-        "instances": sorted(relative(i) for i in raw.get("instances", [])),
-    }
-
-
-def forwarding_rule_props(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "description": raw.get("description", ""),
-        "IPAddress": raw.get("IPAddress", ""),
-        "IPProtocol": raw.get("IPProtocol", ""),
-        "portRange": raw.get("portRange", ""),
-        "ports": sorted(raw.get("ports", []), key=_port_key),
-        "allPorts": bool(raw.get("allPorts", False)),
-        "target": relative(raw.get("target", "")),
-        "backendService": relative(raw.get("backendService", "")),
-        "networkTier": raw.get("networkTier", "PREMIUM"),
-        "loadBalancingScheme": raw.get("loadBalancingScheme", "EXTERNAL"),
-        "subnetwork": relative(raw.get("subnetwork", "")),
-        "network": relative(raw.get("network", "")),
-        "allowGlobalAccess": bool(raw.get("allowGlobalAccess", False)),
-    }
-
-
-def instance_group_props(raw: Mapping[str, Any], members: Iterable[str]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", ""),
-        "zone": relative(raw.get("zone", "")),
-        "instances": sorted(relative(m) for m in members),
-    }
+Normalise = Callable[[Mapping[str, Any]], dict[str, Any]]
+# Which set of shared resources (see Observer.shared_refs) a Cluster-traffic Service uses.
+_SHARED_SET = {Mode.TARGET_POOL: "http", Mode.BACKEND_SERVICE: "regional", Mode.INTERNAL: "global"}
 
 
 def compute_host_tags(
@@ -297,6 +90,48 @@ class Cloud:
 
 def _by_name(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return {str(i["name"]): dict(i) for i in items if i.get("name")}
+
+
+@dataclass
+class _Mine:
+    """One Service's resources: its own (`found`), and those with its names that are not
+    (`foreign`, with the reason), which desired() turns into NotOwned errors."""
+
+    key: str
+    found: list[Resource] = field(default_factory=list)
+    foreign: dict[Ref, str] = field(default_factory=dict)
+
+    def add(
+        self,
+        kind: str,
+        plan_name: str,
+        raw: Mapping[str, Any],
+        props: dict[str, Any],
+        *,
+        owned: bool,
+        shared_with: frozenset[str] = frozenset(),
+    ) -> None:
+        if owned:
+            rid = str(raw.get("id", ""))
+            self.found.append(
+                Resource(kind, plan_name, props, owner=self.key, id=rid, shared_with=shared_with)
+            )
+            return
+        desc = raw.get("description", "")
+        who = names.described_service(desc)
+        self.foreign[(kind, plan_name)] = (
+            f"its description says it belongs to Service {who}"
+            if who
+            else f"its description {desc!r} carries no ownership mark of {self.key}"
+        )
+
+    def add_described(
+        self, kind: str, plan_name: str, raw: Mapping[str, Any] | None, normalise: Normalise
+    ) -> None:
+        """A resource whose description names its Service."""
+        if raw is not None:
+            owned = names.owned_by_service(raw.get("description", ""), self.key)
+            self.add(kind, plan_name, raw, normalise(raw), owned=owned)
 
 
 class Observer:
@@ -348,13 +183,19 @@ class Observer:
         facts = Facts(offline=False, project=self.client.project, region=self.region)
         observed = Observed(facts=facts)
         refs = spec.instances(nodes, self.region)
-        if any(wanted.values()) and refs:
-            facts.instances = self.instances(refs)
-        else:
-            facts.instances = {}
+        # The instances are read only when a Service wants a balancer.
+        facts.instances = self.instances(refs) if any(wanted.values()) and refs else {}
         cloud = self.read_cloud()
         facts.addresses = list(cloud.addresses.values())
         self._network(facts)
+        self._node_tags(facts)
+        uses, users = self._users(cloud, views, wanted, parsed, nodes, facts)
+        for view in views:
+            self._service(observed, cloud, view, names_of[view.key], uses[view.key], users)
+        return observed
+
+    def _node_tags(self, facts: Facts) -> None:
+        """The firewalls' target tags: the config's, else upstream's computeHostTags."""
         if self.config.node_tags:
             facts.node_tags = self.config.node_tags
         elif facts.instances:
@@ -367,24 +208,17 @@ class Observer:
                 "no node tags: set node-tags in [global] of the cloud config (or give nodes "
                 "whose instances carry a tag that prefixes their name)"
             )
-        users = self._users(cloud, views, wanted, parsed, nodes, facts)
-        for view in views:
-            key = view.key
-            self._service(observed, cloud, view, names_of[key], users, facts)
-        return observed
 
     def _network(self, facts: Facts) -> None:
         cfg = self.config
         first = next(iter((facts.instances or {}).values()), {})
         interface = (first.get("networkInterfaces") or [{}])[0]
-        if cfg.network_name:
-            facts.network = _link_of(cfg.network_name, self.links.network)
-        else:
-            facts.network = relative(interface.get("network", ""))
-        if cfg.subnetwork_name:
-            facts.subnetwork = _link_of(cfg.subnetwork_name, self.links.subnetwork)
-        else:
-            facts.subnetwork = relative(interface.get("subnetwork", ""))
+        facts.network = configured_link(
+            cfg.network_name, self.links.network, relative(interface.get("network", ""))
+        )
+        facts.subnetwork = configured_link(
+            cfg.subnetwork_name, self.links.subnetwork, relative(interface.get("subnetwork", ""))
+        )
 
     # --- shared resources: who uses what ---------------------------------------------------
 
@@ -443,15 +277,7 @@ class Observer:
         shared = self.shared_refs()
         out: set[Ref] = set()
         if not spec.local_traffic(view):
-            out.update(
-                shared[
-                    {
-                        Mode.TARGET_POOL: "http",
-                        Mode.BACKEND_SERVICE: "regional",
-                        Mode.INTERNAL: "global",
-                    }[chosen]
-                ]
-            )
+            out.update(shared[_SHARED_SET[chosen]])
         if chosen.uses_instance_groups:
             group = names.instance_group_name(self.cid)
             out.update((D.INSTANCE_GROUP, f"{z}/{group}") for z in group_zones)
@@ -465,33 +291,27 @@ class Observer:
         parsed: Mapping[str, ParsedAnnotations],
         nodes: Sequence[NodeView],
         facts: Facts,
-    ) -> dict[str, tuple[set[Ref], dict[Ref, set[str]]]]:
-        """Per Service: (the shared refs it includes, every shared ref's final users)."""
+    ) -> tuple[dict[str, set[Ref]], dict[Ref, set[str]]]:
+        """(per Service, the shared refs it includes; every shared ref's final users)."""
         cloud_users = self._cloud_users(cloud)
         batch = {v.key for v in views}
         final: dict[Ref, set[str]] = {
             ref: {k for k in keys if k not in batch} for ref, keys in cloud_users.items()
         }
-        zones = sorted({r.zone for r in self._group_refs(nodes, facts)})
+        members = facts.instances_of(spec.group_nodes(nodes, facts.default_subnet_name))
+        zones = sorted({r.zone for r in members})
         mode_refs: dict[str, set[Ref]] = {}
         for view in views:
             if wanted.get(view.key) and view.key in parsed:
                 mode_refs[view.key] = self._mode_refs(view, parsed[view.key], zones)
                 for ref in mode_refs[view.key]:
                     final.setdefault(ref, set()).add(view.key)
-        out: dict[str, tuple[set[Ref], dict[Ref, set[str]]]] = {}
-        for view in views:
-            mine = {ref for ref, keys in cloud_users.items() if view.key in keys}
-            mine |= mode_refs.get(view.key, set())
-            out[view.key] = (mine, final)
-        return out
-
-    def _group_refs(self, nodes: Sequence[NodeView], facts: Facts) -> list[InstanceRef]:
-        members = spec.group_nodes(nodes, facts.default_subnet_name)
-        refs = spec.instances(members, self.region)
-        if facts.instances is not None:
-            refs = [r for r in refs if r in facts.instances]
-        return refs
+        uses = {
+            view.key: {ref for ref, keys in cloud_users.items() if view.key in keys}
+            | mode_refs.get(view.key, set())
+            for view in views
+        }
+        return uses, final
 
     # --- one Service ---------------------------------------------------------------------------
 
@@ -501,132 +321,74 @@ class Observer:
         cloud: Cloud,
         view: ServiceView,
         lb: str,
-        users: Mapping[str, tuple[set[Ref], dict[Ref, set[str]]]],
-        facts: Facts,
+        shared: set[Ref],
+        users: Mapping[Ref, set[str]],
     ) -> None:
+        """Sort what carries the Service's names, and the shared resources it uses."""
         key = view.key
-        cid = self.cid
-        found: list[Resource] = []
-        foreign: dict[Ref, str] = {}
-
-        def consider(
-            kind: str,
-            plan_name: str,
-            raw: Mapping[str, Any] | None,
-            props: dict[str, Any] | None,
-            owned: bool,
-        ) -> None:
-            if raw is None or props is None:
-                return
-            if owned:
-                found.append(Resource(kind, plan_name, props, owner=key, id=str(raw.get("id", ""))))
-            else:
-                desc = raw.get("description", "")
-                who = names.described_service(desc)
-                why = (
-                    f"its description says it belongs to Service {who}"
-                    if who
-                    else f"its description {desc!r} carries no ownership mark of {key}"
-                )
-                foreign[(kind, plan_name)] = why
-
-        def per_service(
-            kind: str, plan_name: str, raw: Mapping[str, Any] | None, normalise: Any
-        ) -> None:
-            if raw is None:
-                return
-            owned = names.owned_by_service(raw.get("description", ""), key)
-            consider(kind, plan_name, raw, normalise(raw), owned)
-
-        rule = cloud.forwarding_rules.get(lb)
-        per_service(D.FORWARDING_RULE, lb, rule, forwarding_rule_props)
-        per_service(D.ADDRESS, lb, cloud.addresses.get(lb), address_props)
-        per_service(D.TARGET_POOL, lb, cloud.target_pools.get(lb), target_pool_props)
-        per_service(D.BACKEND_SERVICE, lb, cloud.backend_services.get(lb), backend_service_props)
-        per_service(D.HEALTH_CHECK, lb, cloud.health_checks.get(lb), health_check_props)
-        per_service(
-            D.HEALTH_CHECK,
-            f"{self.region}/{lb}",
-            cloud.region_health_checks.get(lb),
-            health_check_props,
-        )
-        for fw in (names.firewall_name(lb), names.external_hc_firewall_name(cid, lb, False)):
-            per_service(D.FIREWALL, fw, cloud.firewalls.get(fw), firewall_props)
-        legacy_fw = cloud.firewalls.get(lb)  # upstream's old internal firewall name
-        if legacy_fw is not None and names.owned_by_service(legacy_fw.get("description", ""), key):
-            found.append(Resource(D.FIREWALL, lb, firewall_props(legacy_fw), owner=key))
-        # Names that carry the mark themselves (upstream writes a different description).
-        local_hc = cloud.http_health_checks.get(lb)
-        if local_hc is not None:
-            consider(
-                D.HTTP_HEALTH_CHECK,
-                lb,
-                local_hc,
-                http_health_check_props(local_hc),
-                names.owned_by_name(local_hc.get("description", ""), allowed=(lb,)),
-            )
-        internal_local_fw = names.internal_hc_firewall_name(cid, lb, False)
-        raw_fw = cloud.firewalls.get(internal_local_fw)
-        if raw_fw is not None:
-            desc = raw_fw.get("description", "")
-            consider(
-                D.FIREWALL,
-                internal_local_fw,
-                raw_fw,
-                firewall_props(raw_fw),
-                names.owned_by_name(desc) or names.owned_by_service(desc, key),
-            )
-        # Shared resources this Service uses now or will use.
-        mine, final = users[key]
-        for kind, plan_name in sorted(mine):
-            raw, props = self._shared(cloud, kind, plan_name)
-            if raw is None or props is None:
+        mine = _Mine(key)
+        self._named(mine, cloud, lb)
+        node = names.nodes_health_check_name(self.cid)
+        for kind, plan_name in sorted(shared):
+            found = self._shared(cloud, kind, plan_name)
+            if found is None:
                 continue
-            node = names.nodes_health_check_name(cid)
-            owned = names.owned_by_name(raw.get("description", ""), allowed=(node,), cluster_id=cid)
-            if owned:
-                others = frozenset(final.get((kind, plan_name), set()) - {key})
-                found.append(
-                    Resource(
-                        kind,
-                        plan_name,
-                        props,
-                        owner=key,
-                        id=str(raw.get("id", "")),
-                        shared_with=others,
-                    )
-                )
-            else:
-                consider(kind, plan_name, raw, props, False)
-        observed.resources[key] = found
-        if foreign:
-            facts.foreign[key] = foreign
+            raw, props = found
+            desc = raw.get("description", "")
+            owned = names.owned_by_name(desc, allowed=(node,), cluster_id=self.cid)
+            others = frozenset(users.get((kind, plan_name), set()) - {key})
+            mine.add(kind, plan_name, raw, props, owned=owned, shared_with=others)
+        observed.resources[key] = mine.found
+        if mine.foreign:
+            observed.facts.foreign[key] = mine.foreign
+        rule = cloud.forwarding_rules.get(lb)
         if rule is not None and names.owned_by_service(rule.get("description", ""), key):
             observed.ingress[key] = [Ingress(ip=str(rule.get("IPAddress", "")))]
 
+    def _named(self, mine: _Mine, cloud: Cloud, lb: str) -> None:
+        """The resources named after the balancer."""
+        cid, key = self.cid, mine.key
+        add = mine.add_described
+        add(D.FORWARDING_RULE, lb, cloud.forwarding_rules.get(lb), forwarding_rule_props)
+        add(D.ADDRESS, lb, cloud.addresses.get(lb), address_props)
+        add(D.TARGET_POOL, lb, cloud.target_pools.get(lb), target_pool_props)
+        add(D.BACKEND_SERVICE, lb, cloud.backend_services.get(lb), backend_service_props)
+        add(D.HEALTH_CHECK, lb, cloud.health_checks.get(lb), health_check_props)
+        regional = cloud.region_health_checks.get(lb)
+        add(D.HEALTH_CHECK, f"{self.region}/{lb}", regional, health_check_props)
+        for fw in (names.firewall_name(lb), names.external_hc_firewall_name(cid, lb, False)):
+            add(D.FIREWALL, fw, cloud.firewalls.get(fw), firewall_props)
+        old_fw = cloud.firewalls.get(lb)  # upstream's old internal firewall name
+        if old_fw is not None and names.owned_by_service(old_fw.get("description", ""), key):
+            mine.found.append(Resource(D.FIREWALL, lb, firewall_props(old_fw), owner=key))
+        # Names that carry the mark themselves (upstream writes a different description).
+        local_hc = cloud.http_health_checks.get(lb)
+        if local_hc is not None:
+            owned = names.owned_by_name(local_hc.get("description", ""), allowed=(lb,))
+            props = http_health_check_props(local_hc)
+            mine.add(D.HTTP_HEALTH_CHECK, lb, local_hc, props, owned=owned)
+        local_fw = names.internal_hc_firewall_name(cid, lb, False)
+        raw_fw = cloud.firewalls.get(local_fw)
+        if raw_fw is not None:
+            desc = raw_fw.get("description", "")
+            owned = names.owned_by_name(desc) or names.owned_by_service(desc, key)
+            mine.add(D.FIREWALL, local_fw, raw_fw, firewall_props(raw_fw), owned=owned)
+
     def _shared(
         self, cloud: Cloud, kind: str, plan_name: str
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        if kind == D.HTTP_HEALTH_CHECK:
-            raw = cloud.http_health_checks.get(plan_name)
-            return raw, http_health_check_props(raw) if raw else None
-        if kind == D.HEALTH_CHECK:
-            if "/" in plan_name:
-                raw = cloud.region_health_checks.get(plan_name.split("/", 1)[1])
-            else:
-                raw = cloud.health_checks.get(plan_name)
-            return raw, health_check_props(raw) if raw else None
-        if kind == D.FIREWALL:
-            raw = cloud.firewalls.get(plan_name)
-            return raw, firewall_props(raw) if raw else None
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The shared resource (raw, props), when it exists."""
         if kind == D.INSTANCE_GROUP:
-            zone = plan_name.split("/", 1)[0]
-            entry = cloud.groups.get(zone)
-            if entry is None:
-                return None, None
-            return entry[0], instance_group_props(entry[0], entry[1])
-        return None, None
-
-
-def not_owned(kind: str, name: str, why: str) -> NotOwned:
-    return NotOwned(kind, name, f"{why}; lbctl will not change or delete it")
+            entry = cloud.groups.get(plan_name.split("/", 1)[0])  # <zone>/<group>
+            return None if entry is None else (entry[0], instance_group_props(*entry))
+        name = plan_name.split("/", 1)[-1]  # a regional check's plan name is <region>/<name>
+        if kind == D.HTTP_HEALTH_CHECK:
+            raw, normalise = cloud.http_health_checks.get(name), http_health_check_props
+        elif kind == D.HEALTH_CHECK:
+            checks = cloud.region_health_checks if "/" in plan_name else cloud.health_checks
+            raw, normalise = checks.get(name), health_check_props
+        elif kind == D.FIREWALL:
+            raw, normalise = cloud.firewalls.get(name), firewall_props
+        else:
+            return None
+        return (raw, normalise(raw)) if raw else None

@@ -17,8 +17,8 @@ from providers.gce import annotations as A
 from providers.gce import config as gce_config
 from providers.gce import desired as D
 from providers.gce import names, spec
-from providers.gce.observe import Facts, not_owned, offline_facts
-from providers.gce.spec import Mode
+from providers.gce.facts import Facts, not_owned, offline_facts, require_location, resolve_location
+from providers.gce.spec import InstanceRef, Mode
 
 
 class GCEProvider:
@@ -43,11 +43,9 @@ class GCEProvider:
         return self._config
 
     def client(self, project: str, region: str) -> Any:
-        if self._client is None or (self._client.project, self._client.region) != (
-            project,
-            region,
-        ):
-            from providers.gce.client import GCEClient
+        current = self._client
+        if current is None or (current.project, current.region) != (project, region):
+            from providers.gce.client import GCEClient  # the SDK only when the cloud is used
 
             self._client = GCEClient(self.counter, self.config, project, region)
         return self._client
@@ -91,7 +89,7 @@ class GCEProvider:
         parsed = {v.key: self.parse(v) for v in views if wanted.get(v.key)}
         if self.offline:
             return Observed(facts=offline_facts(self.config, nodes))
-        from providers.gce.observe import Observer, require_location, resolve_location
+        from providers.gce.observe import Observer
 
         project, region = resolve_location(self.config, nodes)
         require_location(project, region)
@@ -127,45 +125,12 @@ class GCEProvider:
             facts.region or KNOWN_AFTER_APPLY,
             config.network_project,
         )
-        refs = spec.instances(nodes, facts.region)
-        group_refs = spec.instances(
-            spec.group_nodes(nodes, facts.default_subnet_name), facts.region
-        )
-        if facts.instances is not None:
-            refs = [r for r in refs if r in facts.instances]
-            group_refs = [r for r in group_refs if r in facts.instances]
-        errors: list[FieldError] = []
+        refs = facts.instances_of(nodes)
+        group_refs = facts.instances_of(spec.group_nodes(nodes, facts.default_subnet_name))
         if not facts.offline:
-            if chosen is Mode.TARGET_POOL and not refs:
-                errors.append(
-                    FieldError(
-                        "cannot EnsureLoadBalancer() with no hosts: no node has an instance "
-                        f"(spec.providerID gce://<project>/<zone>/<name>) in {facts.region}",
-                        field="nodes",
-                        value=[n.name for n in nodes],
-                    )
-                )
-            if not facts.network:
-                errors.append(
-                    FieldError(
-                        "the network is unknown: set network-name in [global] of the cloud config",
-                        field="[global] network-name",
-                        value="",
-                    )
-                )
-            if facts.node_tags is None:
-                errors.append(FieldError(facts.tag_error, field="[global] node-tags", value=""))
-            if chosen is Mode.INTERNAL and not facts.subnetwork and not parsed[A.SUBNET]:
-                errors.append(
-                    FieldError(
-                        "the subnetwork is unknown: set subnetwork-name in [global] of the "
-                        "cloud config",
-                        field="[global] subnetwork-name",
-                        value="",
-                    )
-                )
-        if errors:
-            raise InvalidInput(errors)
+            errors = _missing(facts, chosen, nodes, refs, subnet=parsed[A.SUBNET])
+            if errors:
+                raise InvalidInput(errors)
         requested = None
         if view.load_balancer_ip and not facts.offline:
             requested = facts.address_by_ip(view.load_balancer_ip)
@@ -190,3 +155,43 @@ class GCEProvider:
         facts: Facts = observed.facts
         client = self.client(facts.project, facts.region)
         return Applier(client, self.config.cluster_id, plan, observed).apply()
+
+
+def _missing(
+    facts: Facts,
+    chosen: Mode,
+    nodes: Sequence[NodeView],
+    refs: Sequence[InstanceRef],
+    *,
+    subnet: str,
+) -> list[FieldError]:
+    """What the balancer needs that the cloud and its config did not tell (online)."""
+    errors: list[FieldError] = []
+    if chosen is Mode.TARGET_POOL and not refs:
+        errors.append(
+            FieldError(
+                "cannot EnsureLoadBalancer() with no hosts: no node has an instance "
+                f"(spec.providerID gce://<project>/<zone>/<name>) in {facts.region}",
+                field="nodes",
+                value=[n.name for n in nodes],
+            )
+        )
+    if not facts.network:
+        errors.append(
+            FieldError(
+                "the network is unknown: set network-name in [global] of the cloud config",
+                field="[global] network-name",
+                value="",
+            )
+        )
+    if facts.node_tags is None:
+        errors.append(FieldError(facts.tag_error, field="[global] node-tags", value=""))
+    if chosen is Mode.INTERNAL and not facts.subnetwork and not subnet:
+        errors.append(
+            FieldError(
+                "the subnetwork is unknown: set subnetwork-name in [global] of the cloud config",
+                field="[global] subnetwork-name",
+                value="",
+            )
+        )
+    return errors

@@ -152,8 +152,12 @@ def validate(
     view: ServiceView, parsed: ParsedAnnotations, *, rbs_default: bool
 ) -> tuple[list[FieldError], list[str]]:
     """Upstream's checks, all collected; returns (errors, warnings)."""
+    chosen = mode(parsed, rbs_default=rbs_default)
+    return _errors(view), _warnings(view, parsed, chosen)
+
+
+def _errors(view: ServiceView) -> list[FieldError]:
     errors: list[FieldError] = []
-    warnings: list[str] = []
     if not view.ports:
         errors.append(
             FieldError("requested load balancer with no ports", field="spec.ports", value=[])
@@ -211,7 +215,12 @@ def validate(
                     value=view.load_balancer_ip,
                 )
             )
-    chosen = mode(parsed, rbs_default=rbs_default)
+    return errors
+
+
+def _warnings(view: ServiceView, parsed: ParsedAnnotations, chosen: Mode) -> list[str]:
+    """Annotations that disagree, mean nothing for this balancer, or are not supported."""
+    warnings: list[str] = []
     if (
         parsed.present(A.TYPE)
         and parsed.present(A.DEPRECATED_TYPE)
@@ -241,4 +250,4 @@ def validate(
                 f"annotation {key} is not supported by lbctl; each Service gets its own "
                 "backend service"
             )
-    return errors, warnings
+    return warnings

@@ -13,11 +13,8 @@ from tests.gce.helpers import CLUSTER_ID, Cloud, Lbctl
 
 @pytest.fixture(scope="session")
 def gce_server() -> Iterator[GCEServer]:
-    server = start_gce()
-    try:
+    with start_gce() as server:  # stopped on the way out
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

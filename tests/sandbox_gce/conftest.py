@@ -27,11 +27,8 @@ from lbctl.sandbox.gce import (
 
 @pytest.fixture(scope="session")
 def gce_server() -> Iterator[GCEServer]:
-    server = start_gce()
-    try:
+    with start_gce() as server:  # stopped on the way out
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

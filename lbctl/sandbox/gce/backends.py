@@ -61,8 +61,42 @@ def _members(d: Draft, key: str, inner: str) -> list[object]:
     return [item.get(inner) for item in d.objects(key)]
 
 
+def _requested(d: Draft, key: str, inner: str, collection: str) -> list[str]:
+    """The links a membership request names, resolved."""
+    values = _members(d, key, inner)
+    return d.links(values, where=f"resource.{key}", collections=(collection,))
+
+
 def _path(d: Draft, link: str) -> str:
     return link.removeprefix(d.backend.link_base)
+
+
+def _stored(d: Draft) -> Record:
+    """A copy of the record an action changes."""
+    assert d.existing is not None
+    return copy.deepcopy(d.existing)
+
+
+def _new_member(d: Draft, record: Record, link: str, members: list[str]) -> None:
+    """Adding a member twice fails: in the operation, as the module docstring says."""
+    if link in members:
+        raise MemberAlreadyExists(_path(d, link), _path(d, record["selfLink"]))
+
+
+def _without(d: Draft, key: str, gone: list[str], *, keep_empty: bool = False) -> Record:
+    """The record with the ``gone`` links left out of ``key``; an emptied list is left
+    out too, as the API leaves it out (the group's private member list stays)."""
+    record, drop = _stored(d), set(gone)
+    record[key] = [link for link in record.get(key, []) if link not in drop]
+    if not record[key] and not keep_empty:
+        del record[key]
+    return record
+
+
+def _one_check_at_most(checks: list[str]) -> list[str]:
+    if len(checks) > 1:
+        raise InvalidValue("resource.healthChecks", ",".join(checks), "At most one health check.")
+    return checks
 
 
 # -- target pools ----------------------------------------------------------------------
@@ -77,9 +111,7 @@ def prepare_target_pool(d: Draft) -> Record:
     checks = d.links(
         d.texts("healthChecks"), where="resource.healthChecks", collections=("httpHealthChecks",)
     )
-    if len(checks) > 1:
-        raise InvalidValue("resource.healthChecks", ",".join(checks), "At most one health check.")
-    if checks:
+    if _one_check_at_most(checks):
         d.out["healthChecks"] = checks
     d.link("backupPool", collections=("targetPools",))
     d.copy_rest()
@@ -87,54 +119,30 @@ def prepare_target_pool(d: Draft) -> Record:
 
 
 def add_instance(d: Draft) -> Record:
-    assert d.existing is not None
-    record = copy.deepcopy(d.existing)
+    record = _stored(d)
     current: list[str] = record.get("instances", [])
     added = _instances(d, _members(d, "instances", "instance"), "resource.instances")
     for link in added:
-        if link in current:
-            raise MemberAlreadyExists(_path(d, link), _path(d, record["selfLink"]))
+        _new_member(d, record, link, current)
     record["instances"] = current + added
     return record
 
 
 def remove_instance(d: Draft) -> Record:
-    assert d.existing is not None
-    record = copy.deepcopy(d.existing)
-    gone = set(
-        d.links(
-            _members(d, "instances", "instance"),
-            where="resource.instances",
-            collections=("instances",),
-        )
-    )
-    record["instances"] = [link for link in record.get("instances", []) if link not in gone]
-    if not record["instances"]:
-        del record["instances"]
-    return record
+    return _without(d, "instances", _requested(d, "instances", "instance", "instances"))
 
 
 def add_health_check(d: Draft) -> Record:
-    assert d.existing is not None
-    record = copy.deepcopy(d.existing)
-    values = _members(d, "healthChecks", "healthCheck")
-    checks = d.links(values, where="resource.healthChecks", collections=("httpHealthChecks",))
+    record = _stored(d)
+    checks = _requested(d, "healthChecks", "healthCheck", "httpHealthChecks")
     merged = list(dict.fromkeys(record.get("healthChecks", []) + checks))
-    if len(merged) > 1:
-        raise InvalidValue("resource.healthChecks", ",".join(merged), "At most one health check.")
-    record["healthChecks"] = merged
+    record["healthChecks"] = _one_check_at_most(merged)
     return record
 
 
 def remove_health_check(d: Draft) -> Record:
-    assert d.existing is not None
-    record = copy.deepcopy(d.existing)
-    values = _members(d, "healthChecks", "healthCheck")
-    gone = set(d.links(values, where="resource.healthChecks", collections=("httpHealthChecks",)))
-    record["healthChecks"] = [c for c in record.get("healthChecks", []) if c not in gone]
-    if not record["healthChecks"]:
-        del record["healthChecks"]
-    return record
+    gone = _requested(d, "healthChecks", "healthCheck", "httpHealthChecks")
+    return _without(d, "healthChecks", gone)
 
 
 # -- backend services ----------------------------------------------------------------------
@@ -233,11 +241,8 @@ def render_instance_group(backend: ComputeBackend, record: Record) -> Record:
 
 
 def add_instances(d: Draft) -> Record:
-    assert d.existing is not None
-    record = copy.deepcopy(d.existing)
-    links = d.links(
-        _members(d, "instances", "instance"), where="resource.instances", collections=("instances",)
-    )
+    record = _stored(d)
+    links = _requested(d, "instances", "instance", "instances")
     for i, link in enumerate(links):
         instance = d.backend.deref(link)
         if instance["zone"] != record["zone"]:
@@ -251,32 +256,21 @@ def add_instances(d: Draft) -> Record:
             raise InvalidValue(
                 f"resource.instances[{i}].instance", link, "Not in the group's network."
             )
-        if link in record["_members"]:
-            raise MemberAlreadyExists(_path(d, link), _path(d, record["selfLink"]))
+        _new_member(d, record, link, record["_members"])
     record["_members"] = record["_members"] + list(dict.fromkeys(links))
     return record
 
 
 def remove_instances(d: Draft) -> Record:
-    assert d.existing is not None
-    record = copy.deepcopy(d.existing)
-    gone = set(
-        d.links(
-            _members(d, "instances", "instance"),
-            where="resource.instances",
-            collections=("instances",),
-        )
-    )
-    record["_members"] = [link for link in record["_members"] if link not in gone]
-    return record
+    gone = _requested(d, "instances", "instance", "instances")
+    return _without(d, "_members", gone, keep_empty=True)
 
 
 def set_named_ports(d: Draft) -> Record:
-    assert d.existing is not None
+    record = _stored(d)
     sent = d.body.get("fingerprint")
-    if sent is not None and sent != d.existing.get("fingerprint"):
+    if sent is not None and sent != record.get("fingerprint"):
         raise ConditionNotMet()
-    record = copy.deepcopy(d.existing)
     record["namedPorts"] = _named_ports(d)
     if not record["namedPorts"]:
         del record["namedPorts"]
