@@ -174,11 +174,31 @@ class Applier(NLBHandlers):
         keys_after = {clb.permission_key(p) for p in after}
         keys_before = {clb.permission_key(p) for p in before}
         revoke = [p for p in before if clb.permission_key(p) not in keys_after]
-        grant = [p for p in after if clb.permission_key(p) not in keys_before]
+        # A shared rule (the NLB path-MTU entry) may already be there: in the group as this
+        # sync read it, or authorized by another Service's apply since.
+        present = (
+            facts.granted
+            | {
+                (group_id, clb.permission_key(p))
+                for p in flatten(facts.groups.get(group_id, {}).get("IpPermissions", []))
+            }
+        ) - facts.revoked
+        grant = [
+            p
+            for p in after
+            if clb.permission_key(p) not in keys_before
+            and (group_id, clb.permission_key(p)) not in present
+        ]
         if revoke:
             self._ingress("RevokeSecurityGroupIngress", group_id, revoke)
+            gone = {(group_id, clb.permission_key(p)) for p in revoke}
+            facts.granted -= gone
+            facts.revoked |= gone
         if grant:
             self._ingress("AuthorizeSecurityGroupIngress", group_id, grant)
+            added = {(group_id, clb.permission_key(p)) for p in grant}
+            facts.granted |= added
+            facts.revoked -= added
 
     def _group_id(self, change: Change) -> str:
         if change.observed is not None and change.observed.id:

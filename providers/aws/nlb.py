@@ -50,6 +50,12 @@ IMMUTABLE = {
 CLIENT_RULE = "kubernetes.io/rule/nlb/client={}"
 HEALTH_RULE = "kubernetes.io/rule/nlb/health={}"
 MTU_RULE = "kubernetes.io/rule/nlb/mtu"
+# The attributes AWS gives a new NLB (and reports unless changed; moto leaves some out).
+NEW_NLB_ATTRIBUTES = {
+    "load_balancing.cross_zone.enabled": "false",
+    "access_logs.s3.enabled": "false",
+    "deletion_protection.enabled": "false",
+}
 TG_ATTRIBUTES = ("preserve_client_ip.enabled", "proxy_protocol_v2.enabled")
 HEALTH_PROTOCOLS = ("TCP", "HTTP", "HTTPS")
 CLB_ONLY = (

@@ -12,6 +12,7 @@ from typing import Any
 
 from lbctl.model import Resource
 from lbctl.plan import Change, Op
+from providers.aws import nlb
 from providers.aws import tags as tagging
 from providers.aws.client import AWSClient, AWSError
 
@@ -107,7 +108,10 @@ class NLBHandlers:
     def _nlb_attributes(self, change: Change, facts: Any) -> None:
         if change.desired is None:
             return
-        before = change.observed.props if change.observed and change.op is Op.UPDATE else {}
+        if change.op is Op.UPDATE and change.observed is not None:
+            before: Mapping[str, str] = change.observed.props
+        else:
+            before = nlb.NEW_NLB_ATTRIBUTES  # what AWS gives a new NLB: no need to write it
         attrs = [
             {"Key": k, "Value": v} for k, v in change.desired.props.items() if before.get(k) != v
         ]

@@ -124,7 +124,12 @@ class NLBReader:
         return out
 
     def read(
-        self, names: Sequence[str], wanted: Mapping[str, bool], *, targets_only: bool = False
+        self,
+        names: Sequence[str],
+        wanted: Mapping[str, bool],
+        *,
+        targets_only: bool = False,
+        group_attributes: Mapping[str, bool] | None = None,
     ) -> dict[str, NLBState]:
         """`wanted` is by balancer name: only those get their attributes and targets read."""
         found = self.balancers(names)
@@ -168,14 +173,17 @@ class NLBReader:
                 x["ListenerArn"]: all_tags.get(x["ListenerArn"], {}) for x in state.listeners
             }
             if wanted.get(name) and tagging.owned(state.tags, self.cluster_id):
-                self._details(state, targets_only=targets_only)
+                # Target-group attributes are compared only when the Service sets some.
+                attrs = bool((group_attributes or {}).get(name))
+                self._details(state, targets_only=targets_only, attributes=attrs)
         return states
 
-    def _details(self, state: NLBState, *, targets_only: bool) -> None:
+    def _details(self, state: NLBState, *, targets_only: bool, attributes: bool) -> None:
         arn = state.desc["LoadBalancerArn"]
         if not targets_only:
             attrs = self.client.call("elbv2", "DescribeLoadBalancerAttributes", LoadBalancerArn=arn)
-            state.attributes = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+            reported = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+            state.attributes = {**nlb.NEW_NLB_ATTRIBUTES, **reported}
         for group in state.groups:
             garn = group["TargetGroupArn"]
             health = self.client.call("elbv2", "DescribeTargetHealth", TargetGroupArn=garn)
@@ -184,7 +192,7 @@ class NLBReader:
                 for d in health.get("TargetHealthDescriptions", [])
                 if d.get("TargetHealth", {}).get("State") != "draining"
             )
-            if targets_only:
+            if targets_only or not attributes:
                 continue
             gattrs = self.client.call("elbv2", "DescribeTargetGroupAttributes", TargetGroupArn=garn)
             state.group_attributes[garn] = {

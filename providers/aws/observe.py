@@ -37,6 +37,9 @@ class Facts:
     route_tables: list[dict[str, Any]] = field(default_factory=list)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     managed_group_ids: dict[str, str] = field(default_factory=dict)  # service key -> SG id
+    # (group id, permission key) authorized by an apply of this sync, for shared rules
+    granted: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
+    revoked: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -133,8 +136,11 @@ class Observer:
         elbs = self.balancers(sorted(set(names.values())))
         elb_tags = self.balancer_tags(list(elbs)) if elbs else {}
         by_name = {names[v.key]: wanted[v.key] for v in views}
+        attributes = {
+            names[v.key]: bool(nlb.tg_attributes(parsed[v.key])) for v in views if v.key in parsed
+        }
         nlbs = NLBReader(self.client, self.config.cluster_id).read(
-            sorted(by_name), by_name, targets_only=targets_only
+            sorted(by_name), by_name, targets_only=targets_only, group_attributes=attributes
         )
         any_wanted = any(wanted.values())
         if any_wanted:
@@ -352,7 +358,15 @@ class Observer:
     def _elb_parts(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
         lb = desc["LoadBalancerName"]
         attrs = self.client.call("elb", "DescribeLoadBalancerAttributes", LoadBalancerName=lb)
-        policies = self.client.call("elb", "DescribeLoadBalancerPolicies", LoadBalancerName=lb)
+        # The description names the balancer's policies: read them only when there are any.
+        names = desc.get("Policies", {}).get("OtherPolicies", [])
+        policies = (
+            self.client.call(
+                "elb", "DescribeLoadBalancerPolicies", LoadBalancerName=lb, PolicyNames=names
+            )
+            if names
+            else {}
+        )
         hc = desc.get("HealthCheck", {})
         parts = [
             Resource(
