@@ -17,6 +17,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests
 
+# The property tests with >= 10 000 examples each (tests/property/conftest.py); failures
+# are shrunk and kept in .hypothesis/ for the next run.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -n 2 tests/property
+
 lint: $(STAMP)
 	$(BIN)/ruff check lbctl providers tests examples
 	$(BIN)/ruff format --check lbctl providers tests examples
@@ -30,6 +35,10 @@ docs: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+
+# API-call budgets and timings (bench/README.md); not part of `make test`. BENCH_N=50 shrinks it.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

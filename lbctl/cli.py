@@ -8,6 +8,7 @@ to standard output, errors included; human messages go to standard error.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lbctl import flow, manifests, render
-from lbctl.errors import InvalidInput, LbctlError
+from lbctl.errors import FieldError, InvalidInput, LbctlError
 from lbctl.model import NodeView
 from lbctl.plan import ServicePlan
 from lbctl.provider import Provider, ProviderConfig, available, load_provider
@@ -197,10 +198,14 @@ def main(
             return run_controller(args)
         return run_flow(args, out, err)
     except InvalidInput as e:
-        if not e.errors:
-            err.write("error: no Service found in the given files\n")
-        for fe in e.errors:
+        errors = e.errors or [FieldError("no Service found in the given files", field="-f")]
+        for fe in errors:
             err.write(f"error: {fe}\n")
+        if getattr(args, "output", "text") == "json":
+            # The document always goes to standard output, even when no plan could be made.
+            document = render.to_document([])
+            document["errors"] = [fe.to_dict() for fe in errors]
+            out.write(json.dumps(document, indent=2) + "\n")
         return EXIT_ERROR
     except LbctlError as e:
         err.write(f"error: {e}\n")

@@ -75,9 +75,24 @@ def plan_services(
     eligible = rules.eligible_nodes(nodes)
     plans: list[ServicePlan] = []
     wanted: dict[str, bool] = {}
+    seen: set[str] = set()
     for view in views:
         plan = ServicePlan(view.key, provider.name, "")
         plans.append(plan)
+        if view.key in seen:
+            # Plans are keyed by Service: a second document of one Service is an error.
+            plan.errors = [
+                FieldError(
+                    "the same Service is given twice; give it once",
+                    field="metadata.name",
+                    value=view.key,
+                )
+            ]
+            continue
+        seen.add(view.key)
+        if view.input_errors:
+            plan.errors = list(view.input_errors)
+            continue
         try:
             check_identity(view)
             plan.load_balancer_name = provider.load_balancer_name(view)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from lbctl import shapes
 from lbctl.errors import FieldError, InvalidInput
 from lbctl.model import NodeView, ServiceView
 
@@ -52,12 +53,33 @@ def load_objects(sources: Iterable[str]) -> list[dict[str, Any]]:
     return objects
 
 
+def _checked_node(raw: dict[str, Any]) -> None:
+    errors = shapes.node_errors(raw)
+    if errors:
+        meta = raw.get("metadata")
+        name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+        raise InvalidInput(
+            [FieldError(f"Node {name}: {e.message}", field=e.field, value=e.value) for e in errors]
+        )
+
+
 def services(objects: Iterable[dict[str, Any]]) -> list[ServiceView]:
-    return [ServiceView.from_dict(o) for o in objects if o.get("kind", "Service") == "Service"]
+    """Every Service; one whose fields have the wrong shape becomes a view that carries
+    its input errors, so that it gets a plan with those errors and the others go on."""
+    views = []
+    for raw in objects:
+        if raw.get("kind", "Service") != "Service":
+            continue
+        errors = shapes.service_errors(raw)
+        views.append(ServiceView.broken(raw, errors) if errors else ServiceView.from_dict(raw))
+    return views
 
 
 def nodes(objects: Iterable[dict[str, Any]]) -> list[NodeView]:
-    return [NodeView.from_dict(o) for o in objects if o.get("kind") == "Node"]
+    found = [o for o in objects if o.get("kind") == "Node"]
+    for raw in found:
+        _checked_node(raw)
+    return [NodeView.from_dict(o) for o in found]
 
 
 def nodes_from_cluster() -> list[NodeView]:

@@ -98,10 +98,23 @@ class ServiceView:
     deleting: bool = False
     ingress: tuple[Ingress, ...] = ()
     resource_version: str = ""
+    # A manifest whose fields have the wrong shape (lbctl.shapes): planned as these errors.
+    input_errors: tuple[Any, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def broken(cls, raw: Mapping[str, Any], errors: Any) -> ServiceView:
+        """A Service that cannot be read: its name (if any) and why."""
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), Mapping) else {}
+        return cls(
+            namespace=str(_field(meta, "namespace", "default") or "default"),
+            name=str(_field(meta, "name", "") or "?"),
+            uid=str(_field(meta, "uid", "") or ""),
+            input_errors=tuple(errors),
+        )
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ServiceView:

@@ -78,7 +78,15 @@ def source_ranges(view: ServiceView) -> list[Network]:
         try:
             nets = _parse_networks(items, where={"annotation": SOURCE_RANGES_ANNOTATION})
         except InvalidInput as e:
-            errors += e.errors
+            # Name the annotation with its value as written; say which entry is wrong.
+            errors += [
+                FieldError(
+                    f"entry {err.value!r}: {err.message}",
+                    annotation=SOURCE_RANGES_ANNOTATION,
+                    value=raw,
+                )
+                for err in e.errors
+            ]
     if errors:
         raise InvalidInput(errors)
     return sorted(set(nets), key=lambda n: (n.version, n.network_address, n.prefixlen))

@@ -313,7 +313,7 @@ class Observer:
         managed = facts.managed_group_ids.get(key)
         if managed:  # ours: its rules anywhere in the VPC are ours to revoke
             found += _node_rules(key, lb, facts.groups, managed, clb.security_group_name(lb))
-        if wanted and parsed and parsed[A.SECURITY_GROUPS]:
+        if wanted and parsed and parsed[A.SECURITY_GROUPS] and not nlb.is_nlb(parsed):
             # A user's group: only the node groups' rule from it is looked at, and only while
             # the Service wants it, so that lbctl never plans to revoke it (it may be shared).
             node_groups = {

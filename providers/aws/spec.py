@@ -49,6 +49,12 @@ def spec_errors(view: ServiceView, *, protocols: Collection[str]) -> list[FieldE
                     value=port.node_port,
                 )
             )
+        if not 1 <= port.port <= 65535:
+            errors.append(
+                FieldError(
+                    "must be between 1 and 65535", field=f"spec.ports[{i}].port", value=port.port
+                )
+            )
         if port.port in seen:
             # AWS rejects a second listener on a port (moto does not): say so before any call.
             errors.append(
