@@ -8,6 +8,7 @@ the API's camelCase and the kubernetes client's snake_case, as in `lbctl.model`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,8 +46,8 @@ def _list(value: Any, field: str, errors: list[FieldError]) -> bool:
 def _integer(value: Any, field: str, errors: list[FieldError]) -> None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return
-    if isinstance(value, str) and value.strip().isdigit():
-        return
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return  # ASCII digits only: "²".isdigit() is true, but int() refuses it
     errors.append(FieldError("must be an integer", field=field, value=value))
 
 

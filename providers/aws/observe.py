@@ -352,7 +352,7 @@ class Observer:
 
     def _elb_instances(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
         lb = desc["LoadBalancerName"]
-        ids = sorted(i["InstanceId"] for i in desc.get("Instances", []))
+        ids = sorted({i["InstanceId"] for i in desc.get("Instances", [])})
         return [Resource(clb.INSTANCES, lb, {"Instances": ids}, owner=key, id=lb)]
 
     def _elb_parts(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
@@ -395,7 +395,7 @@ class Observer:
             Resource(
                 clb.INSTANCES,
                 lb,
-                {"Instances": sorted(i["InstanceId"] for i in desc.get("Instances", []))},
+                {"Instances": sorted({i["InstanceId"] for i in desc.get("Instances", [])})},
                 owner=key,
                 id=lb,
             ),
