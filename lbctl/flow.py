@@ -7,6 +7,7 @@ Service with a bad annotation causes no cloud call at all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ class Planned:
         return any(p.changes for p in self.plans)
 
 
+# What every cloud's naming rules accept once the dashes are dropped (GCE: lowercase only).
+UID_FORM = re.compile(r"[0-9a-z]+(-[0-9a-z]+)*")
+
+
 def check_identity(view: ServiceView) -> None:
     """What naming and ownership need: lbctl names balancers after the Service's UID."""
     errors = []
@@ -44,6 +49,16 @@ def check_identity(view: ServiceView) -> None:
                 "give the Service as the cluster has it (kubectl get service NAME -o yaml)",
                 field="metadata.uid",
                 value="",
+            )
+        )
+    elif not UID_FORM.fullmatch(view.uid):
+        errors.append(
+            FieldError(
+                "the load balancer is named after the UID, and cloud names take only "
+                "lowercase letters, digits and '-'; the API server assigns such UIDs "
+                "(a UUID): give the Service as the cluster has it",
+                field="metadata.uid",
+                value=view.uid,
             )
         )
     if errors:
