@@ -17,10 +17,22 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests
 
+# The resilience tests at full size (tests/resilience: 50 Services through a 30 % flaky
+# cloud, 20 SIGKILLs); `make test` runs them smaller.
+.PHONY: resilience
+resilience: $(STAMP)
+	LBCTL_RESILIENCE=long $(BIN)/python -m pytest -q -n 2 tests/resilience
+
 # The property tests with >= 10 000 examples each (tests/property/conftest.py); failures
 # are shrunk and kept in .hypothesis/ for the next run.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -n 2 tests/property
+
+# tests/aws against LocalStack instead of moto (localstack/README.md): needs a Docker engine
+# and LOCALSTACK_AUTH_TOKEN, a licence that includes ELB. `make test` and CI use moto.
+.PHONY: test-localstack
+test-localstack: $(STAMP)
+	LBCTL_PYTHON=$(BIN)/python localstack/test.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check lbctl providers tests examples

@@ -3,10 +3,15 @@
 The server is real HTTP (moto's threaded server); tests talk to it through
 real boto3 clients configured only through environment variables. No SDK
 method is patched.
+
+With ``LBCTL_AWS_ENDPOINT`` set (``make test-localstack``, localstack/README.md) no moto
+server is started: the tests use the emulator at that URL, reset it the way it allows
+(``lbctl.sandbox.aws.connect``) and must then run in one process (``-n 0``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,9 +21,11 @@ from typing import Any
 import pytest
 
 from lbctl.sandbox.aws import (
+    ENDPOINT_VARIABLE,
     MotoServer,
     SeededCluster,
     boto_client,
+    connect,
     sandbox_environment,
     seed_cluster,
     start_moto,
@@ -26,9 +33,31 @@ from lbctl.sandbox.aws import (
 )
 
 
+def _external_endpoint() -> str:
+    return os.environ.get(ENDPOINT_VARIABLE, "").strip()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = getattr(config.option, "numprocesses", None)
+    if _external_endpoint() and isinstance(workers, int) and workers > 1:
+        # Every worker would reset the one shared emulator under the others' feet.
+        raise pytest.UsageError(
+            f"{ENDPOINT_VARIABLE} is set: the tests share that one AWS endpoint and reset it"
+            f" per test, so run them in one process (-n 0), or unset {ENDPOINT_VARIABLE}"
+            " to use a moto server per worker"
+        )
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    """One moto server (random free port) for the whole test session."""
+    """One moto server (random free port) for the whole test session.
+
+    With ``LBCTL_AWS_ENDPOINT`` set, the emulator already running there instead (its
+    regions us-east-1 and eu-west-1 are what a reset must clear when it has no reset API).
+    """
+    if _external_endpoint():
+        yield connect(_external_endpoint(), regions=("us-east-1", "eu-west-1"))
+        return
     server = start_moto(minimal_amis=True)
     try:
         yield server
