@@ -150,6 +150,9 @@ class FaultProxy:
 class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; without TCP_NODELAY each keep-alive answer
+    # waits ~40 ms on Nagle + delayed ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         return

@@ -9,6 +9,9 @@
 - Shared resources (node health checks, their firewalls, instance groups): a create that
   finds the resource (409) checks it is this cluster's and brings it up to date; a delete
   that finds it still in use leaves it, and then leaves its firewall too.
+- Lost answers: a create retried after its first answer was lost meets 409 alreadyExists
+  and adopts what it made, once the description shows it is this Service's (or cluster's);
+  a membership add meets memberAlreadyExists and adds only the members still missing.
 - Firewalls: a 403 is not fatal (Shared VPC: the network's project belongs to someone
   else); the plan gets a warning with the gcloud command a network admin must run.
 """
@@ -330,12 +333,42 @@ class Applier:
         self, collection: str, name: str, location: str | None, want: Sequence[str], have: set[str]
     ) -> None:
         """Add what is wanted and missing, then remove what is there and not wanted."""
-        add = [i for i in want if i not in have]
-        remove = sorted(have - set(want))
-        for verb, items in zip(MEMBER_VERBS[collection], (add, remove), strict=True):
-            for chunk in _chunks(items, INSTANCE_BATCH):
-                body = {"instances": [{"instance": self._url(i)} for i in chunk]}
-                self.client.action(collection, name, verb, body, location=location)
+        for chunk in _chunks([i for i in want if i not in have], INSTANCE_BATCH):
+            self._add_members(collection, name, location, chunk)
+        remove = MEMBER_VERBS[collection][1]
+        for chunk in _chunks(sorted(have - set(want)), INSTANCE_BATCH):
+            self._member_call(collection, name, location, remove, chunk)
+
+    def _add_members(
+        self, collection: str, name: str, location: str | None, chunk: Sequence[str]
+    ) -> None:
+        """An add retried after its answer was lost fails with memberAlreadyExists (and
+        changes nothing): the members it names may be there already, so add only those
+        still missing."""
+        verb = MEMBER_VERBS[collection][0]
+        try:
+            self._member_call(collection, name, location, verb, chunk)
+        except GCEError as e:
+            if not e.member_exists:
+                raise
+            have = self._current_members(collection, name, location)
+            missing = [i for i in chunk if i not in have]
+            if missing:
+                self._member_call(collection, name, location, verb, missing)
+
+    def _member_call(
+        self, collection: str, name: str, location: str | None, verb: str, chunk: Sequence[str]
+    ) -> None:
+        body = {"instances": [{"instance": self._url(i)} for i in chunk]}
+        self.client.action(collection, name, verb, body, location=location)
+
+    def _current_members(self, collection: str, name: str, location: str | None) -> set[str]:
+        if collection == "instanceGroups":
+            assert location is not None, "instance groups are zonal"
+            links = self.client.list_group_instances(location, name)
+        else:
+            links = self.client.get(collection, name, location=location).get("instances", [])
+        return {relative(i) for i in links}
 
     # --- backend service ---------------------------------------------------------------------
 

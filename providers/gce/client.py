@@ -57,6 +57,11 @@ class GCEError(CloudError):
         return self.status == 409 or self.reason in ("alreadyExists", "RESOURCE_ALREADY_EXISTS")
 
     @property
+    def member_exists(self) -> bool:
+        """An add of a target-pool or instance-group member that is already one."""
+        return self.reason in ("memberAlreadyExists", "MEMBER_ALREADY_EXISTS")
+
+    @property
     def forbidden(self) -> bool:
         return self.status == 403 and self.reason not in RATE_LIMIT_REASONS
 

@@ -3,7 +3,8 @@
 Resources (kind, plan name -> props):
 - gce:address             <lb>                         held only while the forwarding rule
                                                        is (re)built, then released
-- gce:firewall            k8s-fw-<lb>                  traffic: ports, sources, destination IP
+- gce:firewall            k8s-fw-<lb>                  traffic: ports, IPv4 sources, the IP
+                                                       (none when every source is IPv6)
 - gce:firewall            k8s-<cid>-node-http-hc | k8s-<lb>-http-hc (external)
                           k8s-<cid>-node-hc | <lb>-hc  (internal)   health-check probes
 - gce:http-health-check   k8s-<cid>-node | <lb>        legacy global check (target pool)
@@ -200,17 +201,28 @@ def _rule_rebuilt(out: Sequence[Resource], ctx: Context) -> bool:
     return False
 
 
-def _traffic_firewall(view: ServiceView, ctx: Context, ip: str, *, key: str) -> Resource:
-    return firewall(
-        ctx,
-        names.firewall_name(ctx.lb),
-        owner=key,
-        description=names.firewall_description(key, ip),
-        protocol=spec.protocol(view),
-        ports=spec.port_ranges(spec.port_numbers(view)),
-        sources=[str(n) for n in rules.source_ranges(view)],
-        destination=ip,
-    )
+def _traffic_firewall(view: ServiceView, ctx: Context, ip: str, *, key: str) -> list[Resource]:
+    """k8s-fw-<lb>: the IPv4 source ranges to the balancer's IP on the Service's ports.
+
+    The balancer's IP is IPv4 (lbctl makes IPv4 forwarding rules only), so no IPv6 client
+    can reach it: IPv6 ranges get no rule (a GCE rule cannot mix families, and one without
+    the destination would admit them to every IPv6 address of the nodes); spec warns of
+    each. Ranges that are all IPv6 give no rule at all, never a wider 0.0.0.0/0."""
+    sources = [str(n) for n in rules.source_ranges(view) if n.version == 4]
+    if not sources:
+        return []
+    return [
+        firewall(
+            ctx,
+            names.firewall_name(ctx.lb),
+            owner=key,
+            description=names.firewall_description(key, ip),
+            protocol=spec.protocol(view),
+            ports=spec.port_ranges(spec.port_numbers(view)),
+            sources=sources,
+            destination=ip,
+        )
+    ]
 
 
 def _probe_firewall(
@@ -268,7 +280,7 @@ def _external(
     hc_name = _health_check_name(view, ctx)
     cluster = names.cluster_description(ctx.cluster_id)  # what the shared ones carry
     out = [
-        _traffic_firewall(view, ctx, ip, key=key),
+        *_traffic_firewall(view, ctx, ip, key=key),
         _probe_firewall(
             view,
             ctx,
@@ -356,7 +368,7 @@ def _internal(
     ip, user_owned = internal_ip(view, ctx, subnetwork)
     local = spec.local_traffic(view)
     out = [
-        _traffic_firewall(view, ctx, ip, key=key),
+        *_traffic_firewall(view, ctx, ip, key=key),
         _probe_firewall(
             view,
             ctx,

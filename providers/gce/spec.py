@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lbctl import rules
 from lbctl.annotations import ParsedAnnotations
-from lbctl.errors import FieldError
+from lbctl.errors import FieldError, InvalidInput
 from lbctl.model import NodeView, ServiceView
 from providers.gce import annotations as A
+from providers.gce import names
 
 NODES_HEALTH_CHECK_PATH = "/healthz"
 NODES_HEALTH_CHECK_PORT = 10256
@@ -244,6 +246,7 @@ def _warnings(view: ServiceView, parsed: ParsedAnnotations, chosen: Mode) -> lis
         for ann in (A.SUBNET, A.GLOBAL_ACCESS):
             if parsed.present(ann):
                 warnings.append(f"annotation {ann.key} applies to internal balancers; ignored")
+    warnings += _ipv6_source_warnings(view)
     for key in A.BACKEND_SHARE_KEYS:
         if key in view.annotations:
             warnings.append(
@@ -251,3 +254,41 @@ def _warnings(view: ServiceView, parsed: ParsedAnnotations, chosen: Mode) -> lis
                 "backend service"
             )
     return warnings
+
+
+def _ipv6_source_warnings(view: ServiceView) -> list[str]:
+    """The balancer has an IPv4 address only (lbctl makes IPv4 forwarding rules only), so
+    an IPv6 source range can never reach it: the traffic firewall k8s-fw-<lb> takes the IPv4
+    ranges only. Each IPv6 range is named with where it comes from; when every range is IPv6
+    there is no traffic firewall at all (never a wider 0.0.0.0/0) and no client gets in."""
+    try:
+        rules.source_ranges(view)
+    except InvalidInput:
+        return []  # validate() reports the bad ranges
+    if view.load_balancer_source_ranges:
+        entries = [
+            (f"spec.loadBalancerSourceRanges[{i}]", raw)
+            for i, raw in enumerate(view.load_balancer_source_ranges)
+        ]
+    else:
+        raw = view.annotations.get(rules.SOURCE_RANGES_ANNOTATION, "").strip()
+        where = f"annotation {rules.SOURCE_RANGES_ANNOTATION} entry"
+        entries = [(where, item) for item in raw.split(",")] if raw else []
+    ipv6 = [(origin, text.strip()) for origin, text in entries if _version(text) == 6]
+    warnings = [
+        f"{origin} {json.dumps(text)}: the GCE balancer has an IPv4 address only, so no IPv6 "
+        "client can reach it; no firewall rule is made for this range"
+        for origin, text in ipv6
+    ]
+    if ipv6 and len(ipv6) == len(entries):
+        firewall = names.firewall_name(rules.load_balancer_name(view))
+        warnings.append(
+            "every source range is IPv6 and the GCE balancer has an IPv4 address only: no "
+            f"client can reach it; no traffic firewall {firewall} is made (one lbctl made "
+            "is deleted), and the ports are not opened to 0.0.0.0/0 either"
+        )
+    return warnings
+
+
+def _version(text: str) -> int:
+    return ipaddress.ip_network(text.strip(), strict=False).version

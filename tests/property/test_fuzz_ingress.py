@@ -341,27 +341,48 @@ def test_aws_security_group_ingress_is_exactly_the_source_ranges(
 
 
 def check_gce(view: ServiceView, manifest: dict[str, Any], resources: Sequence[Resource]) -> None:
+    """k8s-fw-<lb> admits exactly the requested IPv4 ranges: the balancer's IP is IPv4, so
+    an IPv6 range gets no rule at all (GCE refuses a rule mixing the families, and one with
+    no destination would be wider), and ranges that are all IPv6 give no traffic firewall,
+    never a 0.0.0.0/0 one."""
     requested = {str(n) for n in requested_ranges(manifest)}
+    ipv4 = {c for c in requested if ipaddress.ip_network(c).version == 4}
     ports = {p.port for p in view.ports}
     local = view.external_traffic_policy == "Local"
     hc_port = view.health_check_node_port if local else 10256
     firewalls = [r for r in resources if r.kind == "gce:firewall"]
-    assert firewalls, "no firewall planned"
+    assert firewalls, "no firewall planned"  # the health-check probes' one at least
     traffic = f"k8s-fw-{view_lb(view)}"
-    assert traffic in {f.name for f in firewalls}, "no traffic firewall"
+    planned = {f.name: f for f in firewalls}
+    assert len(planned) == len(firewalls), f"a firewall planned twice: {firewalls}"
+    assert (traffic in planned) == bool(ipv4), f"{traffic}: requested {requested}"
+    assert not any(name.startswith(f"{traffic}-") for name in planned), sorted(planned)
     for fw in firewalls:
         sources = fw.props["sourceRanges"]
         for cidr in sources:
             normalised(cidr)
+        assert len(sources) == len(set(sources)), f"{fw.name}: {sources}"
+        ranges = sources + fw.props["destinationRanges"]
+        families = {ipaddress.ip_network(c).version for c in ranges if c != KNOWN_AFTER_APPLY}
+        assert families <= {4}, f"{fw.name}: an IPv6 range in an IPv4 balancer's rule: {ranges}"
         (allowed,) = fw.props["allowed"]
         if fw.name == traffic:
-            assert set(sources) == requested, f"{fw.name}: {sources} != requested {requested}"
-            assert len(sources) == len(set(sources))
+            assert set(sources) == ipv4, f"{fw.name}: {sources} != requested IPv4 {ipv4}"
+            assert len(fw.props["destinationRanges"]) == 1, fw.props
             assert allowed["IPProtocol"] == view.ports[0].protocol.lower()
             assert ports_of(allowed["ports"]) == ports, f"{fw.name}: {allowed} != ports {ports}"
         else:
             assert set(sources) <= set(gce_desired.HEALTH_CHECK_RANGES), f"{fw.name}: {sources}"
             assert allowed == {"IPProtocol": "tcp", "ports": [str(hc_port)]}, fw.props
+
+
+def check_gce_warnings(manifest: dict[str, Any], warnings: Sequence[str]) -> None:
+    """Each IPv6 range is warned of; ranges that are all IPv6 also say no client gets in."""
+    families = {n.version for n in requested_ranges(manifest)}
+    per_range = [w for w in warnings if "no IPv6 client can reach it" in w]
+    everything = [w for w in warnings if w.startswith("every source range is IPv6")]
+    assert bool(per_range) == (6 in families), warnings
+    assert len(everything) == (families == {6}), warnings
 
 
 def view_lb(view: ServiceView) -> str:
@@ -384,6 +405,7 @@ def test_gce_firewalls_are_exactly_the_source_ranges(
     assert plan.errors == [], [str(e) for e in plan.errors]
     resources = [c.desired for c in plan.changes if c.desired is not None]
     check_gce(view, manifest, resources)
+    check_gce_warnings(manifest, plan.warnings)
     for res in resources:
         assert KNOWN_AFTER_APPLY not in res.props.get("sourceRanges", [])
 
@@ -404,27 +426,14 @@ def test_requested_ranges_reader_agrees_on_examples() -> None:
     assert requested_ranges(manifest(["192.0.2.7/24"], "10.0.0.0/8")) == {net("192.0.2.0/24")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open bug: providers/gce puts IPv4 and IPv6 source ranges in one firewall, which "
-    "the Compute API rejects; it should plan one firewall per address family",
-)
-@pytest.mark.parametrize("where", ["spec", "annotation"])
-def test_gce_never_plans_a_firewall_mixing_ipv4_and_ipv6_sources(
-    gce_provider: Provider, where: str
-) -> None:
-    """Google Cloud's VPC firewall rules: "A firewall rule can contain either IPv4 or IPv6
-    ranges, but not both". Today k8s-fw-<lb> gets both, which the Compute API rejects at
-    apply time, after the address was reserved. Either reject the IPv6 range (the balancer's IP
-    is IPv4) or give each family its own rule."""
-    ranges = ["10.0.0.0/8", "2001:db8::/32"]
+def gce_view(ranges: list[str], where: str) -> ServiceView:
     spec: dict[str, Any] = {"type": "LoadBalancer", "ports": [{"port": 80, "nodePort": 30080}]}
     annotations = {}
     if where == "spec":
         spec["loadBalancerSourceRanges"] = ranges
     else:
         annotations[SOURCE_RANGES_ANNOTATION] = ",".join(ranges)
-    view = ServiceView.from_dict(
+    return ServiceView.from_dict(
         {
             "metadata": {
                 "name": "web",
@@ -435,12 +444,55 @@ def test_gce_never_plans_a_firewall_mixing_ipv4_and_ipv6_sources(
             "spec": spec,
         }
     )
-    (plan,) = flow.plan_services(gce_provider, [view], []).plans
-    if plan.errors:
-        assert any(e.value in (ranges[1], ",".join(ranges)) for e in plan.errors), plan.errors
-        return
-    for change in plan.changes:
-        if change.kind == "gce:firewall" and change.after is not None:
-            sources = change.after["sourceRanges"]
-            families = {ipaddress.ip_network(s).version for s in sources}
-            assert len(families) == 1, f"{change.name}: sourceRanges {sources}"
+
+
+def planned_firewalls(provider: Provider, view: ServiceView) -> tuple[dict[str, Any], list[str]]:
+    (plan,) = flow.plan_services(provider, [view], []).plans
+    assert plan.errors == [], plan.errors
+    firewalls = {
+        c.name: c.after for c in plan.changes if c.kind == "gce:firewall" and c.after is not None
+    }
+    return firewalls, plan.warnings
+
+
+@pytest.mark.parametrize("where", ["spec", "annotation"])
+def test_gce_never_plans_a_firewall_mixing_ipv4_and_ipv6_sources(
+    gce_provider: Provider, where: str
+) -> None:
+    """Google Cloud's VPC firewall rules: "A firewall rule can contain either IPv4 or IPv6
+    ranges, but not both" (the Compute API answers 400; upstream sends such a rule). The
+    balancer's IP is IPv4, so k8s-fw-<lb> takes the IPv4 ranges and the IPv6 one is only
+    warned of: no IPv6 client can reach the balancer."""
+    view = gce_view(["2001:db8::/32", "10.0.0.0/8"], where)
+    firewalls, warnings = planned_firewalls(gce_provider, view)
+    lb = view_lb(view)
+    traffic = firewalls.pop(f"k8s-fw-{lb}")
+    assert traffic["sourceRanges"] == ["10.0.0.0/8"]
+    assert traffic["destinationRanges"] == [KNOWN_AFTER_APPLY]
+    assert list(firewalls) == [f"k8s-{CLUSTER}-node-http-hc"]  # the probes' one only
+    origin = (
+        "spec.loadBalancerSourceRanges[0]"
+        if where == "spec"
+        else f"annotation {SOURCE_RANGES_ANNOTATION} entry"
+    )
+    assert [w for w in warnings if "IPv6" in w] == [
+        f'{origin} "2001:db8::/32": the GCE balancer has an IPv4 address only, so no IPv6 '
+        "client can reach it; no firewall rule is made for this range"
+    ]
+
+
+@pytest.mark.parametrize("where", ["spec", "annotation"])
+def test_gce_ipv6_only_ranges_plan_no_traffic_firewall_never_0_0_0_0(
+    gce_provider: Provider, where: str
+) -> None:
+    """Dropping the IPv6 ranges must not leave an empty list that falls back to the
+    default 0.0.0.0/0: no traffic firewall at all, and a warning that no client gets in."""
+    view = gce_view(["2001:db8::/32", "::/0"], where)
+    firewalls, warnings = planned_firewalls(gce_provider, view)
+    assert list(firewalls) == [f"k8s-{CLUSTER}-node-http-hc"], firewalls
+    for after in firewalls.values():
+        assert "0.0.0.0/0" not in after["sourceRanges"]
+    assert len([w for w in warnings if "no IPv6 client can reach it" in w]) == 2, warnings
+    (everything,) = [w for w in warnings if w.startswith("every source range is IPv6")]
+    assert "no client can reach it" in everything
+    assert f"k8s-fw-{view_lb(view)}" in everything

@@ -207,6 +207,43 @@ def test_forbidden_firewalls_as_in_a_shared_vpc(compute: Compute) -> None:
     compute.done(client.insert_unary(project=compute.project, firewall_resource=firewall))
 
 
+@pytest.mark.parametrize(
+    ("sources", "destinations", "field", "value"),
+    [
+        (["10.0.0.0/8", "2001:db8::/32"], [], "sourceRanges[1]", "2001:db8::/32"),
+        (["2001:db8::/32"], ["203.0.113.9"], "destinationRanges[0]", "203.0.113.9"),
+    ],
+)
+def test_a_firewall_rule_is_of_one_ip_family(
+    compute: Compute, sources: list[str], destinations: list[str], field: str, value: str
+) -> None:
+    client = compute.FirewallsClient
+    firewall = compute_v1.Firewall(
+        name="k8s-fw-x",
+        allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["80"])],
+        source_ranges=sources,
+        destination_ranges=destinations,
+    )
+    with pytest.raises(exceptions.BadRequest) as caught:
+        client.insert_unary(project=compute.project, firewall_resource=firewall)
+    assert reason(caught.value) == "invalid"
+    assert caught.value.message.endswith(
+        f"Invalid value for field 'resource.{field}': '{value}'. A firewall rule can contain "
+        "either IPv4 or IPv6 ranges, but not both."
+    )
+    assert list(client.list(project=compute.project)) == []
+
+    # One family per rule is accepted; a patch that would mix them is refused the same way.
+    firewall.source_ranges = ["2001:db8::/32", "2001:db8:1::/48"]
+    firewall.destination_ranges = []
+    compute.done(client.insert_unary(project=compute.project, firewall_resource=firewall))
+    mixed = compute_v1.Firewall(destination_ranges=["203.0.113.9"])
+    with pytest.raises(exceptions.BadRequest):
+        client.patch_unary(project=compute.project, firewall="k8s-fw-x", firewall_resource=mixed)
+    got = client.get(project=compute.project, firewall="k8s-fw-x")
+    assert (list(got.source_ranges), list(got.destination_ranges)) == (firewall.source_ranges, [])
+
+
 def test_injected_errors_are_consumed(compute: Compute) -> None:
     compute.server.inject_error(
         "POST", r"/addresses$", 429, "rateLimitExceeded", message="Slow down"

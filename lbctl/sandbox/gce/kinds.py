@@ -7,12 +7,15 @@ sub-object). Timings default to the API's 5 s / 5 s / 2 / 2 and ``timeoutSec``
 may not exceed ``checkIntervalSec``.
 
 Firewalls default to INGRESS, priority 1000, and ``sourceRanges: [0.0.0.0/0]``
-when an ingress rule names no source; exactly one of ``allowed`` / ``denied``.
+when an ingress rule names no source; exactly one of ``allowed`` / ``denied``; all
+the ranges of one rule (sources and destinations) of one IP family.
 
 Instances, networks, subnetworks, zones and regions are seeded and read-only.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from lbctl.sandbox.gce.backends import BACKEND_SERVICES, INSTANCE_GROUPS, TARGET_POOLS
 from lbctl.sandbox.gce.exceptions import InvalidValue, NotFound, Required, UnknownField
@@ -110,6 +113,23 @@ def _firewall_rules(d: Draft, key: str) -> list[Record]:
     return rules
 
 
+def _one_family(d: Draft, keys: tuple[str, ...]) -> None:
+    """VPC firewall rules: "A firewall rule can contain either IPv4 or IPv6 ranges, but not
+    both." The first range of another family than the rule's first one is named (the
+    wording after the field is a paraphrase of that documented rule)."""
+    first: int | None = None
+    for key in keys:
+        for i, value in enumerate(d.out.get(key, [])):
+            version = ipaddress.ip_network(value, strict=False).version
+            first = first or version
+            if version != first:
+                raise InvalidValue(
+                    f"resource.{key}[{i}]",
+                    value,
+                    "A firewall rule can contain either IPv4 or IPv6 ranges, but not both.",
+                )
+
+
 def prepare_firewall(d: Draft) -> Record:
     d.text("description")
     d.link(
@@ -125,6 +145,7 @@ def prepare_firewall(d: Draft) -> Record:
     sources = d.texts("sourceRanges", check=cidr)
     sources += d.texts("sourceTags") + d.texts("sourceServiceAccounts")
     d.texts("destinationRanges", check=cidr)
+    _one_family(d, ("sourceRanges", "destinationRanges"))
     d.texts("targetTags")
     d.texts("targetServiceAccounts")
     if direction == "INGRESS" and not sources:
