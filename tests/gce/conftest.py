@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lbctl.sandbox.gce import GCEServer, SeededGCE, seed_gce, start_gce, write_gce_files
-from tests.gce.helpers import CLUSTER_ID, Cloud, Lbctl
+from tests.gce.helpers import CLUSTER_ID, Cloud, Lbctl, gce_lbctl
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,7 @@ def gce_files(tmp_path: Path, gce: SeededGCE) -> dict[str, Path]:
 def lbctl(tmp_path: Path, gce_files: dict[str, Path]) -> Lbctl:
     work = tmp_path / "manifests"
     work.mkdir()
-    return Lbctl(work, gce_files["nodes"], gce_files["cloud-config"])
+    return gce_lbctl(work, gce_files["nodes"], gce_files["cloud-config"])
 
 
 @pytest.fixture

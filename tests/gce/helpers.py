@@ -8,19 +8,17 @@ patched.
 
 from __future__ import annotations
 
-import io
 import json
-import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.api_core import exceptions as api_exceptions
 
-from lbctl.cli import main
 from lbctl.sandbox.gce import GCEServer, SeededGCE, anonymous_session, compute_client
+from tests.lbctl_runner import Lbctl as Lbctl  # the runner, re-exported for the tests
+from tests.lbctl_runner import Result as Result
 
 CLUSTER_ID = "sandbox"
 TYPE = "networking.gke.io/load-balancer-type"
@@ -81,122 +79,17 @@ def local(svc: dict[str, Any], health_check_node_port: int = 32000) -> dict[str,
     return svc
 
 
-# --- running lbctl -------------------------------------------------------------------------------
-
-_STATS = re.compile(r"cloud calls: (\d+) reads, (\d+) writes")
-_OP = re.compile(r"^  (\S+:\S+) (\d+)$", re.MULTILINE)
+# --- running lbctl --------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    command: str
-    rc: int
-    out: str
-    err: str
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.out)
-        return parsed
-
-    def plan(self, key: str = "default/web") -> dict[str, Any]:
-        found: list[dict[str, Any]] = [p for p in self.doc["plans"] if p["service"] == key]
-        assert len(found) == 1, f"no single plan for {key}: {self.describe()}"
-        return found[0]
-
-    def ops(self, key: str = "default/web") -> dict[tuple[str, str], str]:
-        return {(c["kind"], c["name"]): c["op"] for c in self.plan(key)["changes"]}
-
-    def ingress(self, key: str = "default/web") -> list[dict[str, str]]:
-        return list(self.plan(key)["ingress"])
-
-    @property
-    def writes(self) -> int:
-        match = _STATS.search(self.err)
-        assert match, f"no --stats line: {self.err!r}"
-        return int(match.group(2))
-
-    @property
-    def calls(self) -> dict[str, int]:
-        return {op: int(n) for op, n in _OP.findall(self.err)}
-
-    def describe(self) -> str:
-        return f"lbctl {self.command} exited {self.rc}\nstdout:\n{self.out}\nstderr:\n{self.err}"
-
-
-@dataclass
-class Lbctl:
-    directory: Path
-    nodes_file: Path
-    cloud_config: Path
-    _count: int = field(default=0, repr=False)
-
-    def write(self, *services: dict[str, Any]) -> Path:
-        self._count += 1
-        path = self.directory / f"services-{self._count}.yaml"
-        path.write_text(yaml.safe_dump_all(list(services), sort_keys=False), encoding="utf-8")
-        return path
-
-    def write_nodes(self, nodes: list[dict[str, Any]]) -> Path:
-        self._count += 1
-        path = self.directory / f"nodes-{self._count}.yaml"
-        document = {"apiVersion": "v1", "kind": "List", "items": nodes}
-        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        return path
-
-    def run(
-        self,
-        command: str,
-        *services: dict[str, Any],
-        nodes: Path | None = None,
-        extra: tuple[str, ...] = (),
-    ) -> Result:
-        argv = [
-            command,
-            "--provider",
-            "gce",
-            "-f",
-            str(self.write(*services)),
-            "--cloud-config",
-            str(self.cloud_config),
-            "--cluster-id",
-            CLUSTER_ID,
-            "-o",
-            "json",
-            "--stats",
-            *extra,
-        ]
-        if command != "delete":
-            argv += ["--nodes", str(nodes or self.nodes_file)]
-        out, err = io.StringIO(), io.StringIO()
-        rc = main(argv, out=out, err=err)
-        return Result(command, rc, out.getvalue(), err.getvalue())
-
-    def plan(self, *services: dict[str, Any], **kw: Any) -> Result:
-        return self.run("plan", *services, **kw)
-
-    def apply(self, *services: dict[str, Any], **kw: Any) -> Result:
-        return self.run("apply", *services, **kw)
-
-    def delete(self, *services: dict[str, Any], **kw: Any) -> Result:
-        return self.run("delete", *services, **kw)
-
-    def apply_ok(self, *services: dict[str, Any], **kw: Any) -> Result:
-        result = self.apply(*services, **kw)
-        assert result.rc == 0, result.describe()
-        return result
-
-    def delete_ok(self, *services: dict[str, Any], **kw: Any) -> Result:
-        result = self.delete(*services, **kw)
-        assert result.rc == 0, result.describe()
-        return result
-
-    def in_sync(self, *services: dict[str, Any]) -> None:
-        """Planned again, nothing changes; applied again, no write call is made."""
-        again = self.apply_ok(*services)
-        for plan in again.doc["plans"]:
-            assert plan["changes"] == [], again.describe()
-        assert again.writes == 0, again.describe()
+def gce_lbctl(directory: Path, nodes_file: Path, cloud_config: Path) -> Lbctl:
+    """The CLI runner (tests/lbctl_runner.py) for the GCE provider and the sandbox cluster."""
+    return Lbctl(
+        directory,
+        nodes_file,
+        cloud_config,
+        provider_args=("--provider", "gce", "--cluster-id", CLUSTER_ID),
+    )
 
 
 # --- reading the Compute API back ------------------------------------------------------------
