@@ -14,13 +14,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import findings, fleet, offline, single
+from bench import findings, fleet, offline, rss, single
 from bench.harness import Results, Sandbox
 from bench.report import Budget, Section, budget_section, load_average, revision, write
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 QUICK_N = 20
-SCENARIOS = ("0", "1", "4")  # 1 runs 2 and 3 as well (they need its fleet)
+SCENARIOS = ("0", "1", "4", "5")  # 1 runs 2 and 3 as well (they need its fleet)
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -37,15 +37,25 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help=f"N={QUICK_N}, small offline sizes, one repetition (for tests)",
     )
     parser.add_argument(
-        "--batch", type=int, default=50, help="Services per plan in the batched converge"
+        "--batch",
+        type=int,
+        default=50,
+        help="the controller's --batch-size, and Services per plan in the batched flow converge",
     )
     parser.add_argument(
-        "--repeat", type=int, default=2, help="repetitions of each offline plan (best is kept)"
+        "--rss-services",
+        type=int,
+        default=rss.SERVICES,
+        help=f"Services the controller holds in scenario 5 (default: {rss.SERVICES}; the "
+        "budget is judged only at that size or more)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="repetitions of each offline plan (best is kept)"
     )
     parser.add_argument(
         "--only",
         default=",".join(SCENARIOS),
-        help="comma-separated scenarios to run: 0, 1 (with 2 and 3), 4 (default: all)",
+        help="comma-separated scenarios to run: 0, 1 (with 2 and 3), 4, 5 (default: all)",
     )
     parser.add_argument(
         "--output",
@@ -59,8 +69,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         args.n = QUICK_N
         args.repeat = 1
         args.batch = min(args.batch, QUICK_N)
-    if args.n < 1 or args.batch < 1 or args.repeat < 1:
-        parser.error("--n, --batch and --repeat must be at least 1")
+        args.rss_services = min(args.rss_services, rss.QUICK_SERVICES)
+    if min(args.n, args.batch, args.repeat, args.rss_services) < 1:
+        parser.error("--n, --batch, --repeat and --rss-services must be at least 1")
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
     if args.only - set(SCENARIOS):
         parser.error(f"--only: unknown scenario(s) {sorted(args.only - set(SCENARIOS))}")
@@ -95,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         section, found = offline.run(sizes, args.repeat, results)
         sections.append(section)
         budgets += found
+    if "5" in args.only:
+        section, found = rss.run(args.rss_services, args.batch)
+        sections.append(section)
+        budgets += found
     summary = budget_section(budgets)
     elapsed = time.perf_counter() - started
     summary.text(f"Whole run: {elapsed:.0f} s.")
@@ -105,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write(
             output,
             argv=argv,
-            settings=f"N = {args.n}, batch {args.batch}, offline best of {args.repeat}",
+            settings=f"N = {args.n}, batch {args.batch}, offline best of {args.repeat}, "
+            f"{args.rss_services} Services held",
             sections=[summary, found_section, *sections],
             load_at_start=load_at_start,
             revision=measured,

@@ -1,14 +1,15 @@
 """Scenarios 1-3: N CLB and N NLB Services on the moto server, through the controller.
 
-The controller's own parts are driven without a cluster: `Reconciler.sync(key)` per
-Service (what each `lbctl run` worker does for a queued key), `Resyncer.check()` (the
-periodic drift check) and `NodeSyncer.sync()` (a node change), over an in-memory Service
-store standing in for the API server. Cloud calls are all real, over HTTP to moto.
+The controller's own parts are driven without a cluster: every key goes on the work queue
+and one worker takes up to `--batch` ready keys at a time into `Workers.process_batch`
+(what an `lbctl run --batch-size` worker does), then `Resyncer.check()` (the periodic
+drift check) and `NodeSyncer.sync()` (a node change), over an in-memory Service store
+standing in for the API server. Cloud calls are all real, over HTTP to moto.
 
 For comparison, the same fleet is also converged by `flow.plan_services` +
-`flow.apply_plans` over batches of Services (`--batch`), i.e. one observe per batch, which
-is what a controller that drained its queue in batches would do; and by the floor
-(bench/floor.py). All three run on the same server in the same run, each on a freshly
+`flow.apply_plans` over batches of Services (`--batch`): the flow alone, without the
+controller's finalizer, Events and status steps (which make no cloud call); and by the
+floor (bench/floor.py). All three run on the same server in the same run, each on a freshly
 reset and seeded cloud.
 """
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 import copy
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.floor import Floor
 from bench.harness import (
@@ -54,6 +56,8 @@ class Converged:
     label: str
     total: Measure
     by_kind: dict[str, Counter[str]] = field(default_factory=dict)
+    # reads per kind, when they are shared by a batch of both kinds (split evenly)
+    reads_by_kind: dict[str, float] | None = None
     failures: list[str] = field(default_factory=list)
 
 
@@ -95,25 +99,41 @@ class Pass:
 
 
 class ControllerDriver:
-    """The controller's own parts over an in-memory Service store, without a cluster:
-    `Reconciler.sync(key)` as a worker does, `Resyncer.check()`, `NodeSyncer.sync()`."""
+    """The controller's own parts over an in-memory Service store, without a cluster: the
+    work queue and `Workers.process_batch` (each worker takes up to `batch` ready keys and
+    reconciles them together, as `lbctl run --batch-size` does), `Resyncer.check()` and
+    `NodeSyncer.sync()`."""
 
-    label = "lbctl.controller (Reconciler / Resyncer / NodeSyncer)"
+    label = "lbctl.controller (WorkQueue / Workers / Reconciler / Resyncer / NodeSyncer)"
 
-    def __init__(self, counted: Counted, store: Store, nodes: list[NodeView]) -> None:
+    def __init__(self, counted: Counted, store: Store, nodes: list[NodeView], batch: int) -> None:
         from lbctl.controller.events import RecordingEvents
+        from lbctl.controller.metrics import ControllerMetrics
         from lbctl.controller.nodesync import NodeSyncer
         from lbctl.controller.queue import WorkQueue
-        from lbctl.controller.reconciler import Reconciler, SyncError
+        from lbctl.controller.reconciler import Reconciler
         from lbctl.controller.resync import Resyncer
+        from lbctl.controller.workers import Workers
 
         self.nodes = nodes
         self.store = store
-        self.sync_error: type[Exception] = SyncError
+        self.counted = counted
+        self.batch = batch
+        self.noted = Noted()
         events = RecordingEvents()
-        queue = WorkQueue()
+        self.queue = WorkQueue()
         provider = counted.provider
-        self.reconciler = Reconciler(
+        noted = self.noted
+
+        class Noting(Reconciler):
+            """Notes the calls each key's own steps made, as the worker receives it."""
+
+            def sync_many(self, keys: Sequence[str]) -> Iterator[tuple[str, Any]]:
+                for key, result in super().sync_many(keys):
+                    noted.note(counted, key, result)
+                    yield key, result
+
+        self.reconciler = Noting(
             provider=provider,
             services=store.by_key,
             nodes=lambda: list(self.nodes),
@@ -125,23 +145,40 @@ class ControllerDriver:
             reconciler=self.reconciler,
             services=store.items,
             nodes=lambda: list(self.nodes),
-            queue=queue,
+            queue=self.queue,
         )
         self.node_syncer = NodeSyncer(
             provider=provider,
             reconciler=self.reconciler,
             services=store.items,
             nodes=lambda: list(self.nodes),
-            queue=queue,
+            queue=self.queue,
             events=events,
         )
+        self.workers = Workers(
+            queue=self.queue,
+            reconciler=self.reconciler,
+            node_syncer=self.node_syncer,
+            resyncer=self.resyncer,
+            metrics=ControllerMetrics(
+                counter=counted.counter,
+                queue_depth=lambda: len(self.queue),
+                queue_waiting=self.queue.waiting,
+                leading=lambda: True,
+            ),
+            resync_period=3600.0,
+            batch_size=batch,
+        )
 
-    def sync(self, key: str) -> str | None:
-        try:
-            self.reconciler.sync(key)
-        except self.sync_error as e:
-            return str(e)
-        return None
+    def converge(self, keys: Sequence[str]) -> Noted:
+        """Queue every key, then let one worker take batches until the queue is empty."""
+        for key in keys:
+            self.queue.add(key)
+        while batch := self.queue.get_batch(self.batch, timeout=0):
+            self.noted.start(self.counted)
+            self.workers.process_batch(batch)
+            self.noted.finish(batch)
+        return self.noted
 
     def resync(self) -> Pass:
         result = self.resyncer.check()
@@ -154,6 +191,35 @@ class ControllerDriver:
         )
 
 
+@dataclass
+class Noted:
+    """Calls per converged key: the writes of its own steps, exactly; its batch's reads
+    (the shared plan), split evenly over the batch's keys."""
+
+    writes: dict[str, Counter[str]] = field(default_factory=dict)
+    reads: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    _since: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _batch_reads: int = 0
+
+    def start(self, counted: Counted) -> None:
+        self._since = counted.counter.snapshot()
+        self._batch_reads = 0
+
+    def note(self, counted: Counted, key: str, result: Any) -> None:
+        now = counted.counter.snapshot()
+        ops = counted.counter.by_operation(self._since)
+        self._since = now
+        self.writes[key] = Counter({op: n for op, n in ops.items() if not is_read(op)})
+        self._batch_reads += sum(n for op, n in ops.items() if is_read(op))
+        if isinstance(result, Exception):
+            self.failures.append(f"{key}: {result}")
+
+    def finish(self, batch: Sequence[str]) -> None:
+        for key in batch:
+            self.reads[key] = self._batch_reads / len(batch)
+
+
 class FlowDriver:
     """The fallback when lbctl.controller cannot be driven: the same calls through the
     flow (one plan per Service to converge, one plan over all Services per pass)."""
@@ -161,6 +227,7 @@ class FlowDriver:
     label = "lbctl.flow (the controller could not be driven: {why})"
 
     def __init__(self, counted: Counted, store: Store, nodes: list[NodeView], why: str) -> None:
+        self.counted = counted
         self.provider = counted.provider
         self.store = store
         self.nodes = nodes
@@ -181,6 +248,15 @@ class FlowDriver:
         self.store.patch_ingress(svc, [i.to_dict() for i in planned.plans[0].ingress])
         return None
 
+    def converge(self, keys: Sequence[str]) -> Noted:
+        noted = Noted()
+        for key in keys:
+            noted.start(self.counted)
+            error = self.sync(key)
+            noted.note(self.counted, key, RuntimeError(error) if error else None)
+            noted.finish([key])
+        return noted
+
     def resync(self) -> Pass:
         planned = flow.plan_services(self.provider, self._views(), self.nodes)
         drifted = [p.service for p in planned.plans if p.changes or p.errors]
@@ -197,23 +273,28 @@ class FlowDriver:
 Driver = ControllerDriver | FlowDriver
 
 
-def driver(counted: Counted, store: Store, nodes: list[NodeView]) -> Driver:
+def driver(counted: Counted, store: Store, nodes: list[NodeView], batch: int) -> Driver:
     try:
-        return ControllerDriver(counted, store, nodes)
+        return ControllerDriver(counted, store, nodes, batch)
     except (ImportError, TypeError, AttributeError) as e:
         return FlowDriver(counted, store, nodes, f"{type(e).__name__}: {e}")
 
 
-def converge_controller(counted: Counted, drive: Driver) -> Converged:
-    result = Converged("lbctl, controller (one reconcile per Service)", Measure("converge"))
+def converge_controller(counted: Counted, drive: Driver, batch: int) -> Converged:
+    label = f"lbctl, controller (workers take up to {batch} keys per batch)"
+    if isinstance(drive, FlowDriver):
+        label = "lbctl, flow (one plan per Service: the controller could not be driven)"
+    result = Converged(label, Measure("converge"))
     result.by_kind = {"clb": Counter(), "nlb": Counter()}
+    result.reads_by_kind = {"clb": 0.0, "nlb": 0.0}
+    services = list(drive.store.items())
     with measure(counted, "converge") as total:
-        for svc in list(drive.store.items()):
-            since = counted.counter.snapshot()
-            error = drive.sync(key_of(svc))
-            if error:
-                result.failures.append(f"{key_of(svc)}: {error}")
-            _add(result.by_kind[_kind(svc)], counted.counter.by_operation(since))
+        noted = drive.converge([key_of(svc) for svc in services])
+    for svc in services:
+        key, kind = key_of(svc), _kind(svc)
+        _add(result.by_kind[kind], noted.writes.get(key, {}))
+        result.reads_by_kind[kind] += noted.reads.get(key, 0.0)
+    result.failures = noted.failures
     result.total = total
     return result
 
@@ -291,9 +372,9 @@ def run(
     cluster = sandbox.fresh(node_count=4)
     counted = counted_provider(cluster)
     store = Store(copy.deepcopy(services))
-    drive = driver(counted, store, node_views(cluster, 3))
+    drive = driver(counted, store, node_views(cluster, 3), batch)
     print(f"driving: {drive.label}")
-    lbctl = converge_controller(counted, drive)
+    lbctl = converge_controller(counted, drive, batch)
     print(f"lbctl (controller): {lbctl.total.calls} calls in {lbctl.total.seconds:.1f} s")
     if lbctl.failures or store.ingress_count() != total_services:
         raise RuntimeError(f"converge failed: {lbctl.failures[:5]}")
@@ -340,8 +421,9 @@ def _converge_section(
     s.text(
         f"{2 * n} Services (ports 80 and 443, TCP; 3 nodes), created from nothing on a freshly "
         "seeded moto server, three ways in the same run: the floor (bare boto3, writes only), "
-        "lbctl's controller (`Reconciler.sync(key)` for each queued key, one worker: what "
-        "`lbctl run` does), and `flow.plan_services` + `flow.apply_plans` over batches."
+        "lbctl's controller (every key queued, one worker taking up to the batch size of "
+        "ready keys at a time into `Workers.process_batch`: what `lbctl run` does), and "
+        "`flow.plan_services` + `flow.apply_plans` over batches."
     )
     s.text()
     s.text(f"Scenarios 1-3 drive: {driven_by}.")
@@ -373,12 +455,16 @@ def _converge_section(
         )
     )
     s.table(("run", "reads", "writes", "calls", "calls / floor", "seconds", "time / floor"), rows)
-    s.text("Per kind (calls per Service, reads / writes):")
+    s.text(
+        "Per kind (calls per Service, reads / writes; the controller's reads are made once "
+        "per batch for all its Services, and are split evenly over them here):"
+    )
     s.text()
     kind_rows = []
     for kind in ("clb", "nlb"):
         fr, fw = split(floor.by_kind[kind])
-        lr, lw = split(lbctl.by_kind[kind])
+        lr_, lw = split(lbctl.by_kind[kind])
+        lr = lbctl.reads_by_kind[kind] if lbctl.reads_by_kind is not None else float(lr_)
         kind_rows.append(
             (
                 kind.upper(),

@@ -322,7 +322,7 @@ class Results:
     converge: dict[str, Measure] = field(default_factory=dict)  # floor / controller / batched
     resync: Measure | None = None
     node_add: Measure | None = None
-    offline: dict[int, tuple[float, float]] = field(default_factory=dict)  # size -> s, libyaml
+    offline: dict[int, tuple[float, float]] = field(default_factory=dict)  # size -> s, reading s
 
 
 def node_sync_scope(provider: Provider) -> dict[str, Any]:

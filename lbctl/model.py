@@ -8,6 +8,7 @@ keys are accepted.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ def _get(obj: Mapping[str, Any] | None, *keys: str, default: Any = None) -> Any:
     return default
 
 
+@functools.cache  # a handful of field names, looked up for every field of every object
 def _snake(name: str) -> str:
     """camelCase -> the kubernetes client's snake_case (acronyms stay one word: providerID)."""
     return re.sub(r"(?<=[a-z0-9])([A-Z]+)", lambda m: "_" + m.group(1).lower(), name)

@@ -29,8 +29,11 @@ COLOURS = {"+": "\x1b[32m", "~": "\x1b[33m", "-": "\x1b[31m", "-/+": "\x1b[35m"}
 RESET = "\x1b[0m"
 
 
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(default=...) would build one per value
+
+
 def _value(value: Any) -> str:
-    return json.dumps(value, sort_keys=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def _colour(symbol: str, enabled: bool) -> str:

@@ -146,6 +146,7 @@ class Controller:
             resyncer=self.resyncer,
             metrics=self.metrics,
             resync_period=options.resync_period,
+            batch_size=options.batch_size,
         )
         self._stop = threading.Event()  # everything
         self._leading = threading.Event()
@@ -273,7 +274,11 @@ class Controller:
     def _start_work(self) -> None:
         log.info(
             "starting workers",
-            extra={"workers": self.options.workers, "identity": self.identity},
+            extra={
+                "workers": self.options.workers,
+                "batchSize": self.options.batch_size,
+                "identity": self.identity,
+            },
         )
         for i in range(self.options.workers):
             self._spawn(self._work_threads, f"worker-{i}", self.work.worker)
@@ -305,8 +310,6 @@ class Controller:
         if self.ready:
             return 200, "text/plain; charset=utf-8", "ok\n"
         return 503, "text/plain; charset=utf-8", "caches not synced\n"
-
-    # --- the work ------------------------------------------------------------------------
 
     # --- stopping ------------------------------------------------------------------------
 

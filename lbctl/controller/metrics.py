@@ -16,6 +16,7 @@ from lbctl.calls import CallCounter
 
 Labels = tuple[str, ...]
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 def _escape(value: str) -> str:
@@ -195,6 +196,12 @@ class ControllerMetrics:
         self.reconcile_seconds = Histogram(
             "lbctl_reconcile_duration_seconds", "Duration of Service reconciles.", ("result",)
         )
+        self.batch_size = Histogram(
+            "lbctl_reconcile_batch_size",
+            "Services a worker reconciled together (their plans share one cloud observe).",
+            (),
+            buckets=BATCH_BUCKETS,
+        )
         self.reconcile_errors = Counter(
             "lbctl_reconcile_errors_total",
             "Failed Service reconciles by cause (invalid_input, cloud, kubernetes, "
@@ -218,6 +225,7 @@ class ControllerMetrics:
         for metric in (
             self.reconciles,
             self.reconcile_seconds,
+            self.batch_size,
             self.reconcile_errors,
             self.node_syncs,
             self.node_sync_seconds,

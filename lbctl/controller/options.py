@@ -18,6 +18,7 @@ class Options:
     cloud_config: Path | None = None
     load_balancer_class: str | None = None
     workers: int = 1
+    batch_size: int = 50
     resync_period: float = 600.0
     kubeconfig: str | None = None
     context: str | None = None
@@ -41,6 +42,16 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--workers must be an integer, got {text!r}") from e
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f"--workers must be between 1 and 64, got {value}")
+    return value
+
+
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--batch-size must be an integer, got {text!r}") from e
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError(f"--batch-size must be between 1 and 500, got {value}")
     return value
 
 
@@ -88,6 +99,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"Services reconciled concurrently (default: {d.workers}, as upstream's "
         "--concurrent-service-syncs; one Service is never reconciled by two workers)",
+    )
+    run.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=d.batch_size,
+        metavar="N",
+        help=f"most Services a worker takes from the queue at once and plans together, so "
+        f"that one batched read of the cloud serves them all (default: {d.batch_size}; 1 "
+        "plans each Service alone, as upstream does)",
     )
     run.add_argument(
         "--resync-period",
@@ -189,6 +209,7 @@ def from_args(args: argparse.Namespace) -> Options:
         cloud_config=args.cloud_config,
         load_balancer_class=args.load_balancer_class,
         workers=args.workers,
+        batch_size=args.batch_size,
         resync_period=args.resync_period,
         kubeconfig=args.kubeconfig,
         context=args.context,

@@ -13,6 +13,8 @@ client-go's workqueue (what the upstream service controller runs on):
   exactly that long: a provider's RetryAfter is honoured to the second, without backoff.
 - A new `add` of a key that is backing off queues it at once (a user's edit is not made to
   wait for the backoff of an earlier failure), as in client-go.
+- `get_batch(limit)` hands a worker up to `limit` ready keys at once (planned together);
+  each is held, and released with `done(key)`, exactly as a key taken by `get`.
 - `claim(key)` lets a batch pass (node sync) hold keys the same way a worker does.
 
 `clock` is a test seam: with an injected clock, delays are computed from it and tests
@@ -122,10 +124,7 @@ class WorkQueue:
             while True:
                 self._promote_locked()
                 if self._queue:
-                    key = self._queue.popleft()
-                    self._processing.add(key)
-                    self._dirty.discard(key)
-                    return key
+                    return self._take_locked()
                 if self._shutting_down:
                     return None
                 wait: float | None = None
@@ -137,6 +136,29 @@ class WorkQueue:
                         return None
                     wait = remaining if wait is None else min(wait, remaining)
                 self._cond.wait(wait)
+
+    def get_batch(self, limit: int, timeout: float | None = None) -> list[str]:
+        """Up to `limit` ready keys at once, each marked as being processed; [] on timeout
+        or shutdown. Waits only for the first: a batch is whatever is ready then, so a
+        lone change is not held back to fill one.
+
+        The caller must call `done(key)` for each key when it is finished with it.
+        """
+        first = self.get(timeout)
+        if first is None:
+            return []
+        keys = [first]
+        with self._cond:
+            self._promote_locked()
+            while self._queue and len(keys) < limit:
+                keys.append(self._take_locked())
+        return keys
+
+    def _take_locked(self) -> str:
+        key = self._queue.popleft()
+        self._processing.add(key)
+        self._dirty.discard(key)
+        return key
 
     def done(self, key: str) -> None:
         with self._cond:

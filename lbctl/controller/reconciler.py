@@ -1,9 +1,17 @@
-"""One Service's reconcile: the upstream chain, on lbctl's plan/apply flow.
+"""A Service's reconcile: the upstream chain, on lbctl's plan/apply flow, for a batch of keys.
 
-    sync(key) ─┬─ gone from the cache ─► process_deletion          (no finalizer was left)
-               └─ found ─► process_create_or_update ─► sync_load_balancer_if_needed
-                                                          ├─ delete branch
-                                                          └─ ensure branch
+    sync_many(keys) ─┬─ gone from the cache, or re-created under a new UID
+                     │     ─► delete what the last known copy owned     (one plan)
+                     └─ found ─┬─ delete branch: no longer wants one    (one plan)
+                               └─ ensure branch                         (one plan)
+
+Why batches: every plan starts with the provider's describes, and one `observe` serves any
+number of Services. A worker takes up to `--batch-size` ready keys, and the Services of
+each branch are planned together; everything after the plan (Events, finalizer, apply,
+status) is done Service by Service, as it would be for one, and a failure is only that
+Service's (its own error, backoff or RetryAfter). `sync(key)` is a batch of one. The plans
+of a batch share one observation, made before the first of them is applied, exactly as
+`lbctl apply` over many Services does.
 
 Ordering rules, and why:
 - Ensure: `EnsuringLoadBalancer`, then plan (reads only; invalid input stops here with a
@@ -25,10 +33,12 @@ Ordering rules, and why:
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from lbctl import flow, rules
@@ -39,6 +49,8 @@ from lbctl.errors import InvalidInput, LbctlError
 from lbctl.model import NodeView, ServiceView
 from lbctl.plan import ServicePlan
 from lbctl.provider import Provider
+
+log = logging.getLogger("lbctl.controller")
 
 Obj = dict[str, Any]
 
@@ -85,6 +97,43 @@ def apply(provider: Provider, planned: flow.Planned) -> tuple[list[str], dict[st
 
 def plan_error(plan: ServicePlan) -> str:
     return "; ".join(str(e) for e in plan.errors)
+
+
+Result = Outcome | Exception  # what one key's reconcile gave
+Planning = flow.Planned | Exception  # one Service's share of a batched plan, or its failure
+
+
+def _planned(planning: Planning) -> flow.Planned:
+    if isinstance(planning, Exception):
+        raise planning
+    return planning
+
+
+def _raise(e: Exception) -> Outcome:
+    raise e
+
+
+def _uid(svc: Obj) -> Any:
+    return pred.meta(svc).get("uid")
+
+
+class _Batch:
+    """The state one batch shares: once a write is fenced, the rest is not even tried."""
+
+    def __init__(self) -> None:
+        self.fenced = False
+
+    def run(self, step: Callable[[], Outcome]) -> Result:
+        """One key's step, its failure caught as its result."""
+        if self.fenced:
+            return Fenced("not the leader any more")
+        try:
+            return step()
+        except Fenced as e:
+            self.fenced = True
+            return e
+        except Exception as e:
+            return e
 
 
 class Reconciler:
@@ -149,34 +198,64 @@ class Reconciler:
     # --- the chain ---------------------------------------------------------------------
 
     def sync(self, key: str) -> Outcome:
-        svc = self.services(key)
-        with self._lock:
-            cached = self._known.get(key)
-        if svc is None:
-            return self.process_deletion(key)
-        if cached is not None and pred.meta(cached).get("uid") != pred.meta(svc).get("uid"):
-            # Deleted and re-created under the same name: the old balancer is named after
-            # the old UID and must go first.
-            self._delete_leftovers(cached)
-        self.remember(svc)
-        return self.process_create_or_update(svc)
+        """Reconcile one Service (a batch of one); raises what the reconcile failed with."""
+        ((_, result),) = self.sync_many([key])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def process_deletion(self, key: str) -> Outcome:
-        """The Service is gone without our finalizer being removed by us (upstream's legacy
-        path): delete what its last known copy owned."""
-        with self._lock:
-            cached = self._known.get(key)
-        if cached is None:
-            return Outcome(Operation.NONE)
-        outcome = self._delete_leftovers(cached)
-        self._forget(key)
-        return outcome
+    def sync_many(self, keys: Sequence[str]) -> Iterator[tuple[str, Result]]:
+        """Reconcile several Services, yielding each key's Outcome or exception as soon as
+        that key is done, so the caller can release it at once.
 
-    def _delete_leftovers(self, svc: Obj) -> Outcome:
-        view = ServiceView.from_dict(svc)
-        planned = flow.plan_services(
-            self.provider, [view], [], deleting=True, load_balancer_class=self.load_balancer_class
-        )
+        The planning is shared: the Services of one branch are planned in ONE
+        `flow.plan_services` call, so the provider's describes serve all of them. Every
+        other step (Events, finalizer, apply, status) stays per Service and in the order
+        the module docstring gives; a failure is that Service's alone. Once a write is
+        fenced (leadership lost), the keys not yet done are yielded as Fenced, untouched.
+        """
+        batch = _Batch()
+        current: dict[str, Obj] = {}
+        stale: dict[str, Obj] = {}  # last copies whose balancers must go first
+        for key in dict.fromkeys(keys):
+            svc = self.services(key)
+            with self._lock:
+                cached = self._known.get(key)
+            if svc is None and cached is None:
+                yield key, Outcome(Operation.NONE)
+                continue
+            if svc is not None:
+                current[key] = svc
+            if cached is not None and (svc is None or _uid(cached) != _uid(svc)):
+                # Gone without our finalizer being removed by us (upstream's legacy path),
+                # or deleted and re-created under the same name: either way the balancer
+                # named after the old UID must go, before a new one is made.
+                stale[key] = cached
+        for key, result in self._delete_stale(batch, stale):
+            if key not in current:
+                if not isinstance(result, Exception):
+                    self._forget(key)
+                yield key, result
+            elif isinstance(result, Exception):
+                del current[key]
+                yield key, result
+        yield from self._create_or_update(batch, current)
+
+    def _delete_stale(
+        self, batch: _Batch, services: Mapping[str, Obj]
+    ) -> Iterator[tuple[str, Result]]:
+        views: dict[str, ServiceView] = {}
+        for key, svc in services.items():
+            try:
+                views[key] = ServiceView.from_dict(svc)
+            except Exception as e:  # this copy's alone: the others still go
+                yield key, e
+        planned = self._plan(batch, list(views.values()), [], deleting=True)
+        for key in views:
+            yield key, batch.run(partial(self._delete_leftovers, services[key], planned[key]))
+
+    def _delete_leftovers(self, svc: Obj, planning: Planning) -> Outcome:
+        planned = _planned(planning)
         plan = planned.plans[0]
         if plan.errors:
             raise SyncError(f"failed to delete load balancer: {plan_error(plan)}", cause="plan")
@@ -188,13 +267,49 @@ class Reconciler:
         if failures:
             message = f"Error deleting load balancer: {'; '.join(failures)}"
             self.events.event(svc, ev.WARNING, ev.DELETE_FAILED, message)
-            raise SyncError(message, cause="cloud", retry_after=retry.get(view.key))
+            raise SyncError(message, cause="cloud", retry_after=retry.get(plan.service))
         self.events.event(svc, ev.NORMAL, ev.DELETED, "Deleted load balancer")
-        return Outcome(Operation.DELETE, summarize(planned.plans))
+        return Outcome(Operation.DELETE, summarize([plan]))
 
-    def process_create_or_update(self, svc: Obj) -> Outcome:
+    def _create_or_update(
+        self, batch: _Batch, services: Mapping[str, Obj]
+    ) -> Iterator[tuple[str, Result]]:
+        """Upstream's processServiceCreateOrUpdate + syncLoadBalancerIfNeeded, per branch."""
+        ensure: dict[str, tuple[Obj, ServiceView]] = {}
+        delete: dict[str, tuple[Obj, ServiceView]] = {}
+        for key, svc in services.items():
+            try:
+                self.remember(svc)
+                view = ServiceView.from_dict(svc)
+                if self.wants(svc, view) and not pred.needs_cleanup(svc):
+                    ensure[key] = (svc, view)
+                elif pred.has_finalizer(svc):
+                    delete[key] = (svc, view)
+                else:  # lbctl writes its finalizer before any cloud write: nothing is ours
+                    self._forget(key)
+                    yield key, Outcome(Operation.NONE)
+            except Exception as e:
+                yield key, batch.run(partial(self._reported, svc, partial(_raise, e)))
+        # Deletion needs no nodes: what to remove is found by ownership.
+        planned = self._plan(batch, [view for _, view in delete.values()], [])
+        for key, (svc, view) in delete.items():
+            step = partial(self._delete_branch, svc, view, planned[key])
+            yield key, batch.run(partial(self._reported, svc, step))
+        if not ensure:
+            return
+        if not batch.fenced:
+            for svc, _ in ensure.values():
+                self.events.event(svc, ev.NORMAL, ev.ENSURING, "Ensuring load balancer")
+        nodes = self.nodes()
+        planned = self._plan(batch, [view for _, view in ensure.values()], nodes)
+        for key, (svc, view) in ensure.items():
+            step = partial(self._ensure_branch, svc, view, nodes, planned[key])
+            yield key, batch.run(partial(self._reported, svc, step))
+
+    def _reported(self, svc: Obj, step: Callable[[], Outcome]) -> Outcome:
+        """A failed create-or-update gets a `SyncLoadBalancerFailed` Warning."""
         try:
-            return self.sync_load_balancer_if_needed(svc)
+            return step()
         except Fenced:
             raise
         except SyncError as e:
@@ -205,24 +320,51 @@ class Reconciler:
             self.events.event(svc, ev.WARNING, ev.SYNC_FAILED, message)
             raise SyncError(str(e), cause="cloud") from e
 
-    def sync_load_balancer_if_needed(self, svc: Obj) -> Outcome:
-        view = ServiceView.from_dict(svc)
-        if not self.wants(svc, view) or pred.needs_cleanup(svc):
-            return self._delete_branch(svc, view)
-        return self._ensure_branch(svc, view)
+    def _plan(
+        self,
+        batch: _Batch,
+        views: Sequence[ServiceView],
+        nodes: Sequence[NodeView],
+        *,
+        deleting: bool = False,
+    ) -> dict[str, Planning]:
+        """One `flow.plan_services` over `views`: each Service's own plan, sharing the one
+        observe, or the exception planning raised.
+
+        When the shared plan fails for several Services, each is planned again alone, so
+        that one Service that makes observe fail cannot fail the others. (When the cloud
+        itself is failing, that costs one observe more than planning one by one would.)
+        """
+        if batch.fenced:  # nothing more is done in this batch: no reads either
+            return {view.key: Fenced("not the leader any more") for view in views}
+        if not views:
+            return {}
+        try:
+            planned = flow.plan_services(
+                self.provider,
+                views,
+                nodes,
+                deleting=deleting,
+                load_balancer_class=self.load_balancer_class,
+            )
+        except Exception as e:
+            if len(views) == 1:
+                return {views[0].key: e}
+            log.warning(
+                "batched plan failed; planning one Service at a time",
+                extra={"services": len(views), "error": str(e)[:300]},
+            )
+            out: dict[str, Planning] = {}
+            for view in views:
+                out.update(self._plan(batch, [view], nodes, deleting=deleting))
+            return out
+        return {p.service: flow.Planned([p], planned.observed) for p in planned.plans}
 
     # --- delete branch -----------------------------------------------------------------
 
-    def _delete_branch(self, svc: Obj, view: ServiceView) -> Outcome:
+    def _delete_branch(self, svc: Obj, view: ServiceView, planning: Planning) -> Outcome:
         key = view.key
-        if not pred.has_finalizer(svc):
-            # lbctl writes its finalizer before any cloud write: nothing here is ours.
-            self._forget(key)
-            return Outcome(Operation.NONE)
-        # Deletion needs no nodes: what to remove is found by ownership.
-        planned = flow.plan_services(
-            self.provider, [view], [], load_balancer_class=self.load_balancer_class
-        )
+        planned = _planned(planning)
         plan = planned.plans[0]
         if plan.errors:
             raise SyncError(f"failed to delete load balancer: {plan_error(plan)}", cause="plan")
@@ -247,25 +389,26 @@ class Reconciler:
                 f"failed to remove load balancer cleanup finalizer: {e}", cause="kubernetes"
             ) from e
         self.events.event(svc, ev.NORMAL, ev.DELETED, "Deleted load balancer")
-        outcome = Outcome(Operation.DELETE, summarize(planned.plans))
+        outcome = Outcome(Operation.DELETE, summarize([plan]))
         if updated is not None:
             outcome.status_patched = self._patch_status(updated, [])
         return outcome
 
     # --- ensure branch -----------------------------------------------------------------
 
-    def _ensure_branch(self, svc: Obj, view: ServiceView) -> Outcome:
+    def _ensure_branch(
+        self, svc: Obj, view: ServiceView, nodes: list[NodeView], planning: Planning
+    ) -> Outcome:
         key = view.key
-        self.events.event(svc, ev.NORMAL, ev.ENSURING, "Ensuring load balancer")
-        nodes = self.nodes()
-        try:
-            planned = flow.plan_services(
-                self.provider, [view], nodes, load_balancer_class=self.load_balancer_class
-            )
-        except InvalidInput as e:  # provider configuration (e.g. no cluster id)
-            raise SyncError(f"failed to ensure load balancer: {e}", cause="invalid_input") from e
-        except LbctlError as e:
-            raise SyncError(f"failed to ensure load balancer: {e}", cause="cloud") from e
+        if isinstance(planning, InvalidInput):  # provider configuration (e.g. no cluster id)
+            raise SyncError(
+                f"failed to ensure load balancer: {planning}", cause="invalid_input"
+            ) from planning
+        if isinstance(planning, LbctlError):
+            raise SyncError(
+                f"failed to ensure load balancer: {planning}", cause="cloud"
+            ) from planning
+        planned = _planned(planning)
         plan = planned.plans[0]
         if plan.errors:
             raise SyncError(
@@ -298,7 +441,7 @@ class Reconciler:
                 )
         self.events.event(svc, ev.NORMAL, ev.ENSURED, "Ensured load balancer")
         ingress = [i.to_dict() for i in plan.ingress]
-        outcome = Outcome(Operation.ENSURE, summarize(planned.plans), ingress)
+        outcome = Outcome(Operation.ENSURE, summarize([plan]), ingress)
         outcome.status_patched = self._patch_status(svc, ingress)
         return outcome
 

@@ -1,11 +1,13 @@
 """The leader's work: service workers, the node-sync worker and the drift-repair timer.
 
-Each service worker takes one key at a time from the queue, reconciles it, and requeues it
-as the result says: forget on success, the provider's RetryAfter exactly, otherwise the
-per-key backoff (5 s doubling to 300 s). Every reconcile is logged on one line — the
-Service, the operation, the changes made by op and kind, the duration, the result — and
-counted in the metrics. A reconcile stopped by the leadership fence is dropped silently:
-the replica is stepping down and the new leader's queue has the key.
+Each service worker takes up to `--batch-size` ready keys at once from the queue and
+reconciles them together (their plans share one batched observe: see reconciler.py), and
+requeues each key as its own result says: forget on success, the provider's RetryAfter
+exactly, otherwise the per-key backoff (5 s doubling to 300 s). Every reconcile is logged
+on one line — the Service, the operation, the changes made by op and kind, the duration
+(from the start of its batch), the result — and counted in the metrics. A reconcile
+stopped by the leadership fence is dropped silently: the replica is stepping down and the
+new leader's queue has the key.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lbctl.controller.metrics import ControllerMetrics
 from lbctl.controller.nodesync import NodeSyncer
 from lbctl.controller.queue import WorkQueue
-from lbctl.controller.reconciler import Fenced, Outcome, Reconciler, SyncError
+from lbctl.controller.reconciler import Fenced, Outcome, Reconciler, Result, SyncError
 from lbctl.controller.resync import Resyncer
 
 log = logging.getLogger("lbctl.controller")
@@ -36,6 +39,7 @@ class Workers:
         resyncer: Resyncer,
         metrics: ControllerMetrics,
         resync_period: float,
+        batch_size: int = 1,
     ) -> None:
         self.queue = queue
         self.reconciler = reconciler
@@ -43,57 +47,85 @@ class Workers:
         self.resyncer = resyncer
         self.metrics = metrics
         self.resync_period = resync_period
+        self.batch_size = batch_size
         self.stop = threading.Event()  # set: take no new work
         self.node_sync_needed = threading.Event()
 
     def worker(self) -> None:
         while not self.stop.is_set():
-            key = self.queue.get(timeout=0.5)
-            if key is None:
+            keys = self.queue.get_batch(self.batch_size, timeout=0.5)
+            if not keys:
                 if self.queue.shutting_down:
                     return
                 continue
-            try:
-                self.process(key)
-            finally:
-                self.queue.done(key)
+            self.process_batch(keys)
 
-    def process(self, key: str) -> Outcome | None:
-        """Reconcile one key, requeue it as its result says, log one line, count it."""
+    def process_batch(self, keys: Sequence[str]) -> dict[str, Outcome | None]:
+        """Reconcile keys taken from the queue together, and release each (`done`) as soon
+        as its own reconcile is over, requeued as its result says.
+
+        When work stops (shutdown, or leadership lost) mid-batch, the keys not yet
+        reconciled are released untouched: like keys still queued, they are picked up
+        again on the next start (or by the new leader) from a fresh list.
+        """
         started = time.monotonic()
-        outcome: Outcome | None = None
-        fields: dict[str, Any] = {"service": key}
+        left = dict.fromkeys(keys)
+        outcomes: dict[str, Outcome | None] = {}
+        self.metrics.batch_size.observe(len(left))
         try:
-            outcome = self.reconciler.sync(key)
-            self.queue.forget(key)
-            result = "success"
-            fields.update(
-                operation=outcome.operation.value,
-                changes=dict(sorted(outcome.changes.items())),
-                statusPatched=outcome.status_patched,
-            )
-        except Fenced:
+            for key, result in self.reconciler.sync_many(list(left)):
+                del left[key]
+                try:
+                    outcomes[key] = self._finish(key, result, time.monotonic() - started)
+                finally:
+                    self.queue.done(key)
+                if self.stop.is_set() and left:
+                    log.warning("stopping; batch left unfinished", extra={"services": len(left)})
+                    break
+        except Exception as e:  # the batch itself broke: each key left is retried
+            log.exception("reconcile batch crashed", extra={"services": len(left)})
+            for key in left:
+                outcomes[key] = self._finish(key, e, time.monotonic() - started)
+        finally:
+            for key in left:
+                self.queue.done(key)
+        return outcomes
+
+    def _finish(self, key: str, result: Result, elapsed: float) -> Outcome | None:
+        """Requeue one key as its result says, log one line, count it."""
+        fields: dict[str, Any] = {"service": key}
+        outcome = result if isinstance(result, Outcome) else None
+        if isinstance(result, Fenced):
             log.warning("not the leader any more; dropped", extra=fields)
             return None
-        except SyncError as e:
-            result = "requeue" if e.retry_after is not None else "error"
-            delay = e.retry_after if e.retry_after is not None else self.queue.next_delay(key)
+        if isinstance(result, Outcome):
+            self.queue.forget(key)
+            status = "success"
+            fields.update(
+                operation=result.operation.value,
+                changes=dict(sorted(result.changes.items())),
+                statusPatched=result.status_patched,
+            )
+        elif isinstance(result, SyncError):
+            status = "requeue" if result.retry_after is not None else "error"
+            delay = result.retry_after
+            if delay is None:
+                delay = self.queue.next_delay(key)
             self.queue.add_after(key, delay)
-            self.metrics.reconcile_errors.inc(e.cause)
-            fields.update(error=str(e), retryIn=delay)
-        except Exception as e:
-            result = "error"
+            self.metrics.reconcile_errors.inc(result.cause)
+            fields.update(error=str(result), retryIn=delay)
+        else:
+            status = "error"
             delay = self.queue.add_rate_limited(key)
             self.metrics.reconcile_errors.inc("other")
-            fields.update(error=f"{type(e).__name__}: {e}", retryIn=delay)
-            log.exception("reconcile crashed", extra={"service": key})
-        elapsed = time.monotonic() - started
+            fields.update(error=f"{type(result).__name__}: {result}", retryIn=delay)
+            log.error("reconcile crashed", extra={"service": key}, exc_info=result)
         fields["durationMs"] = round(elapsed * 1000, 1)
-        fields["result"] = result
+        fields["result"] = status
         operation = outcome.operation.value if outcome else "unknown"
-        self.metrics.reconciles.inc(result, operation)
-        self.metrics.reconcile_seconds.observe(elapsed, result)
-        if result == "success":
+        self.metrics.reconciles.inc(status, operation)
+        self.metrics.reconcile_seconds.observe(elapsed, status)
+        if outcome is not None:
             log.info("reconciled", extra=fields)
         else:
             log.warning("reconcile failed", extra=fields)
