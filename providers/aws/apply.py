@@ -9,14 +9,15 @@ security group is adopted only when it carries this cluster's owned tag.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from lbctl.calls import CallCounter
 from lbctl.errors import NotOwned, RetryAfter
-from lbctl.model import KNOWN_AFTER_APPLY, Ingress
+from lbctl.model import KNOWN_AFTER_APPLY, Ingress, Resource
 from lbctl.plan import Change, Op, ServicePlan
 from lbctl.provider import Observed
-from providers.aws import clb
+from providers.aws import clb, nlb
 from providers.aws import tags as tagging
 from providers.aws.client import AWSClient, AWSError
 from providers.aws.nlb_apply import NLBHandlers
@@ -45,6 +46,47 @@ def group_permissions(perms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return list(grouped.values())
 
 
+@dataclass
+class IngressBatch:
+    """Rules of one security group waiting to be revoked and authorized."""
+
+    group_id: str
+    revoke: list[dict[str, Any]] = field(default_factory=list)
+    grant: list[dict[str, Any]] = field(default_factory=list)
+
+    def conflicts(self, revoke: Sequence[dict[str, Any]], grant: Sequence[dict[str, Any]]) -> bool:
+        granting = {clb.permission_key(p) for p in self.grant}
+        revoking = {clb.permission_key(p) for p in self.revoke}
+        return any(clb.permission_key(p) in granting for p in revoke) or any(
+            clb.permission_key(p) in revoking for p in grant
+        )
+
+    def add(self, revoke: Sequence[dict[str, Any]], grant: Sequence[dict[str, Any]]) -> None:
+        for queue, perms in ((self.revoke, revoke), (self.grant, grant)):
+            queued = {clb.permission_key(p) for p in queue}
+            queue += [p for p in perms if clb.permission_key(p) not in queued]
+
+
+def _cidr(perm: Mapping[str, Any]) -> str:
+    return str(perm.get("CidrIp") or perm.get("CidrIpv6") or "")
+
+
+def _is_client_rule(perm: Mapping[str, Any]) -> bool:
+    return str(perm.get("Description", "")).startswith(nlb.CLIENT_RULE.format(""))
+
+
+def _shared_mtu(owned: Sequence[Resource]) -> set[tuple[str, str]]:
+    """(node group id, CIDR) of the path-MTU entries observe kept for other NLBs."""
+    return {
+        (res.id, _cidr(res.props["IpPermissions"][0]))
+        for res in owned
+        if res.kind == nlb.SG_INGRESS
+        and res.shared_with
+        and res.props.get("IpPermissions")
+        and res.props["IpPermissions"][0].get("Description") == nlb.MTU_RULE
+    }
+
+
 class Applier(NLBHandlers):
     def __init__(self, client: AWSClient, counter: CallCounter) -> None:
         self.client = client
@@ -54,19 +96,27 @@ class Applier(NLBHandlers):
         self.elb_deleted = False
         # (lb, "listener"|"backend", port) -> policy names, as written so far
         self.assigned: dict[tuple[str, str, int], list[str]] = {}
+        self.pending: IngressBatch | None = None
+        self.facts = Facts()
+        self.shared_mtu: set[tuple[str, str]] = set()
 
     def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
         facts: Facts = observed.facts
         owned = observed.owned(plan.service)
-        self.init_nlb(owned)
+        self.init_nlb(owned, plan.changes)
+        self.facts = facts
+        self.shared_mtu = _shared_mtu(owned)
         for res in owned:
             if res.kind == clb.SG:
                 self.group_ids[res.name] = res.id
             if res.kind == clb.ELB:
                 self._remember_policies(res.name, res.props)
         for change in plan.changes:
+            if change.kind != clb.SG_INGRESS:
+                self._flush_ingress()
             handler = getattr(self, "_" + change.kind.split(":", 1)[1].replace("-", "_"))
             handler(change, facts)
+        self._flush_ingress()
         self.finish_nlb()
         if self.dns_name:
             return [Ingress(hostname=self.dns_name)]
@@ -189,16 +239,67 @@ class Applier(NLBHandlers):
             if clb.permission_key(p) not in keys_before
             and (group_id, clb.permission_key(p)) not in present
         ]
-        if revoke:
-            self._ingress("RevokeSecurityGroupIngress", group_id, revoke)
-            gone = {(group_id, clb.permission_key(p)) for p in revoke}
+        self._queue_ingress(group_id, revoke, grant)
+
+    def _queue_ingress(
+        self, group_id: str, revoke: list[dict[str, Any]], grant: list[dict[str, Any]]
+    ) -> None:
+        """Consecutive changes of one group's rules become one Revoke and one Authorize. A
+        change that would undo a rule already queued (revoke what is to be granted, or the
+        reverse) starts a new batch, so the order of the plan still holds."""
+        batch = self.pending
+        if batch is not None and (batch.group_id != group_id or batch.conflicts(revoke, grant)):
+            self._flush_ingress()
+            batch = None
+        if batch is None:
+            batch = self.pending = IngressBatch(group_id)
+        batch.add(revoke, grant)
+
+    def _flush_ingress(self) -> None:
+        batch, self.pending = self.pending, None
+        if batch is None:
+            return
+        facts = self.facts
+        if batch.revoke:
+            self._ingress("RevokeSecurityGroupIngress", batch.group_id, batch.revoke)
+            gone = {(batch.group_id, clb.permission_key(p)) for p in batch.revoke}
             facts.granted -= gone
             facts.revoked |= gone
-        if grant:
-            self._ingress("AuthorizeSecurityGroupIngress", group_id, grant)
-            added = {(group_id, clb.permission_key(p)) for p in grant}
+        if batch.grant:
+            self._ingress("AuthorizeSecurityGroupIngress", batch.group_id, batch.grant)
+            added = {(batch.group_id, clb.permission_key(p)) for p in batch.grant}
             facts.granted |= added
             facts.revoked -= added
+        self._drop_unused_mtu(batch)
+
+    def _drop_unused_mtu(self, batch: IngressBatch) -> None:
+        """The path-MTU entry of a CIDR is kept while another NLB's client rules use it, as
+        observe saw them. That NLB may have gone since (another worker deleting it at the
+        same time keeps the entry for this one): once this NLB's client rules are revoked,
+        the group is read again and every entry no client rule uses any more goes. Whoever
+        revokes last sees no user left, so the entry cannot outlive both."""
+        gid = batch.group_id
+        dropped = {_cidr(p) for p in batch.revoke if _is_client_rule(p)}
+        revoked_mtu = {_cidr(p) for p in batch.revoke if p.get("Description") == nlb.MTU_RULE}
+        check = {c for c in dropped - revoked_mtu if (gid, c) in self.shared_mtu}
+        if not check:
+            return
+        try:
+            found = self.client.call("ec2", "DescribeSecurityGroups", GroupIds=[gid])
+        except AWSError as e:
+            if e.code == "InvalidGroup.NotFound":
+                return
+            raise
+        perms = [p for g in found.get("SecurityGroups", []) for p in flatten(g["IpPermissions"])]
+        used = {_cidr(p) for p in perms if _is_client_rule(p)}
+        unused = [
+            p for p in perms if p.get("Description") == nlb.MTU_RULE and _cidr(p) in check - used
+        ]
+        if unused:
+            self._ingress("RevokeSecurityGroupIngress", gid, unused)
+            gone = {(gid, clb.permission_key(p)) for p in unused}
+            self.facts.granted -= gone
+            self.facts.revoked |= gone
 
     def _group_id(self, change: Change) -> str:
         if change.observed is not None and change.observed.id:
@@ -211,12 +312,15 @@ class Applier(NLBHandlers):
                 "ec2", operation, GroupId=group_id, IpPermissions=group_permissions(perms)
             )
         except AWSError as e:
-            gone = operation.startswith("Revoke") and e.code == "InvalidGroup.NotFound"
-            if not gone and e.code not in (
-                "InvalidPermission.Duplicate",
-                "InvalidPermission.NotFound",
-            ):
-                raise  # (a revoke of a rule whose group is already deleted has nothing to do)
+            if operation.startswith("Revoke") and e.code == "InvalidGroup.NotFound":
+                return  # a revoke of a rule whose group is already deleted has nothing to do
+            if e.code not in ("InvalidPermission.Duplicate", "InvalidPermission.NotFound"):
+                raise
+            if len(perms) > 1:
+                # EC2 refuses the whole call for one rule already there (or already gone),
+                # e.g. a shared rule another apply wrote meanwhile: write them one by one.
+                for p in perms:
+                    self._ingress(operation, group_id, [p])
 
     # --- the balancer ----------------------------------------------------------------------
 
@@ -378,7 +482,7 @@ class Applier(NLBHandlers):
     def _assign(
         self, lb: str, policy: str, before: Mapping[str, Any], after: Mapping[str, Any]
     ) -> None:
-        for where, field, operation, port_arg in (
+        for where, ports_prop, operation, port_arg in (
             ("backend", "InstancePorts", "SetLoadBalancerPoliciesForBackendServer", "InstancePort"),
             (
                 "listener",
@@ -387,7 +491,7 @@ class Applier(NLBHandlers):
                 "LoadBalancerPort",
             ),
         ):
-            old, new = set(before.get(field, [])), set(after.get(field, []))
+            old, new = set(before.get(ports_prop, [])), set(after.get(ports_prop, []))
             for port in sorted(old ^ new):
                 names = [n for n in self.assigned.get((lb, where, port), []) if n != policy]
                 if port in new:

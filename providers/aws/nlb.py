@@ -234,9 +234,27 @@ def target_group_name(
         str(hc.interval),
     ):
         digest.update(part.encode())
-    ns = _NON_ALNUM.sub("", view.namespace)[:8]
-    name = _NON_ALNUM.sub("", view.name)[:8]
-    return f"k8s-{ns}-{name}-{digest.hexdigest()[:10]}"
+    return target_group_prefix(view.namespace, view.name) + digest.hexdigest()[:10]
+
+
+def target_group_prefix(namespace: str, name: str) -> str:
+    """What every target group name of one Service starts with: k8s-<ns:8>-<name:8>-."""
+    return f"k8s-{_NON_ALNUM.sub('', namespace)[:8]}-{_NON_ALNUM.sub('', name)[:8]}-"
+
+
+def group_ports(cluster_id: str, view: ServiceView, parsed: ParsedAnnotations) -> dict[str, str]:
+    """Target group name -> the port key it serves, as `resources` names them."""
+    hc = health_check(view, parsed)
+    return {
+        target_group_name(
+            cluster_id=cluster_id,
+            view=view,
+            port=port,
+            protocol=target_protocol(port, parsed),
+            hc=hc,
+        ): port_key(port)
+        for port in view.ports
+    }
 
 
 def port_key(port: ServicePort) -> str:

@@ -2,14 +2,19 @@
 
 A target group that must be replaced (its name hashes settings AWS cannot modify) is
 created first, the listener is moved to it by the listener's own change, and only then is
-the old group deleted (`finish`), so traffic always has a group to go to.
+the old group deleted (`finish_nlb`), so traffic always has a group to go to. Every group
+deletion waits for `finish_nlb`: by then no listener of this plan points at it. When the
+plan deletes the NLB, its listeners are not deleted one by one (DeleteLoadBalancer takes
+them along). A run that stops before `finish_nlb` leaves groups no listener points at;
+observe finds them by their tags (nlb_observe.Stray) and the next plan deletes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lbctl.errors import RetryAfter
 from lbctl.model import Resource
 from lbctl.plan import Change, Op
 from providers.aws import nlb
@@ -17,6 +22,7 @@ from providers.aws import tags as tagging
 from providers.aws.client import AWSClient, AWSError
 
 BATCH = 100
+IN_USE_RETRY = 10.0  # seconds: AWS may still see a just-deleted NLB's listener for a while
 HEALTH_FIELDS = (
     "HealthCheckProtocol",
     "HealthCheckPort",
@@ -35,20 +41,36 @@ class NLBHandlers:
     def _resolve_groups(self, props: Mapping[str, Any]) -> list[str]:
         raise NotImplementedError  # provided by the Applier, which knows the groups' ids
 
-    def init_nlb(self, owned: list[Resource]) -> None:
+    def init_nlb(self, owned: list[Resource], changes: Sequence[Change]) -> None:
         self.nlb_arn = ""
-        self.nlb_deleted = False
         self.group_arns: dict[str, str] = {}  # target group name -> ARN
-        self.retired: list[str] = []
+        self.made: set[str] = set()  # group ARNs this apply created or adopted
+        self.retired: list[str] = []  # group ARNs to delete once no listener uses them
+        # The Service's own NLB goes (not a duplicate "<lb>#<arn>"): its listeners go with it.
+        self.nlb_going = any(
+            c.kind == nlb.NLB and c.op in (Op.DELETE, Op.REPLACE) and "#" not in c.name
+            for c in changes
+        )
         for res in owned:
-            if res.kind == "aws:nlb" and "#" not in res.name:  # not a duplicate
+            if res.kind == nlb.NLB and "#" not in res.name:
                 self.nlb_arn = res.id
-            elif res.kind == "aws:target-group":
+            elif res.kind == nlb.TARGET_GROUP:
                 self.group_arns[res.props["Name"]] = res.id
 
     def finish_nlb(self) -> None:
+        busy = []
         for arn in self.retired:
-            self._ignoring("DeleteTargetGroup", "TargetGroupNotFound", TargetGroupArn=arn)
+            if arn in self.made:
+                continue  # a stray this apply adopted as a wanted group after all
+            try:
+                self._ignoring("DeleteTargetGroup", "TargetGroupNotFound", TargetGroupArn=arn)
+            except AWSError as e:
+                if e.code != "ResourceInUse":
+                    raise
+                busy.append(arn)
+        if busy:
+            # Left for the next pass, which finds them as strays once nothing uses them.
+            raise RetryAfter(f"target groups {', '.join(busy)} are still in use", IN_USE_RETRY)
 
     def _ignoring(self, operation: str, code: str, **kwargs: Any) -> None:
         try:
@@ -65,8 +87,6 @@ class NLBHandlers:
             self._ignoring(
                 "DeleteLoadBalancer", "LoadBalancerNotFound", LoadBalancerArn=change.observed.id
             )
-            if "#" not in change.name:  # not a duplicate: the Service's own NLB is gone
-                self.nlb_deleted = True
         if change.op in (Op.CREATE, Op.REPLACE):
             assert change.desired is not None
             props = change.desired.props
@@ -87,7 +107,6 @@ class NLBHandlers:
             created = out["LoadBalancers"][0]
             self.nlb_arn = created["LoadBalancerArn"]
             self.dns_name = created["DNSName"]
-            self.nlb_deleted = False
         if change.op is Op.UPDATE and change.desired is not None:
             props = change.desired.props
             if "Tags" in change.changed:
@@ -128,9 +147,7 @@ class NLBHandlers:
     def _target_group(self, change: Change, facts: Any) -> None:
         if change.op is Op.DELETE:
             assert change.observed is not None
-            self._ignoring(
-                "DeleteTargetGroup", "TargetGroupNotFound", TargetGroupArn=change.observed.id
-            )
+            self.retired.append(change.observed.id)
             return
         assert change.desired is not None
         props = change.desired.props
@@ -171,6 +188,7 @@ class NLBHandlers:
             found = self.client.call("elbv2", "DescribeTargetGroups", Names=[props["Name"]])
             arn = found["TargetGroups"][0]["TargetGroupArn"]
         self.group_arns[props["Name"]] = arn
+        self.made.add(arn)
         if props["Attributes"]:
             self._group_attributes(arn, props["Attributes"], {})
 
@@ -210,14 +228,14 @@ class NLBHandlers:
 
     def _listener(self, change: Change, facts: Any) -> None:
         gone = change.op in (Op.DELETE, Op.REPLACE) and change.observed is not None
-        if gone and not self.nlb_deleted:
+        if gone and not self.nlb_going:
             assert change.observed is not None
             self._ignoring("DeleteListener", "ListenerNotFound", ListenerArn=change.observed.id)
         if change.desired is None:
             return
         props = change.desired.props
         spec = _listener_spec(props, self.group_arns[props["TargetGroup"]])
-        if change.op is Op.UPDATE and change.observed is not None and not self.nlb_deleted:
+        if change.op is Op.UPDATE and change.observed is not None:
             if set(change.changed) - {"Tags"}:
                 self.client.call("elbv2", "ModifyListener", ListenerArn=change.observed.id, **spec)
             if "Tags" in change.changed:

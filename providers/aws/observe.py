@@ -5,7 +5,8 @@ DescribeTags per 20 balancers found, one filtered DescribeInstances, one Describ
 filtered to the cluster VPC, and, when discovery is needed, one DescribeSubnets,
 DescribeRouteTables. Per existing balancer that is still
 wanted: DescribeLoadBalancerAttributes and DescribeLoadBalancerPolicies (the API has no
-batch form). Nothing is described without a filter but the balancer list itself.
+batch form). Nothing is described without a filter but the balancer lists and the
+target-group list that finds groups no listener points at (nlb_observe).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Observer:
         # balancers deleted in this sync: they keep no shared resource alive
         self.leaving: frozenset[str] = frozenset()
         self.targets_only = False
+        self.nlbs = NLBReader(client, config.cluster_id)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -139,8 +141,17 @@ class Observer:
         attributes = {
             names[v.key]: bool(nlb.tg_attributes(parsed[v.key])) for v in views if v.key in parsed
         }
-        nlbs = NLBReader(self.client, self.config.cluster_id).read(
-            sorted(by_name), by_name, targets_only=targets_only, group_attributes=attributes
+        nlbs = self.nlbs.read(
+            sorted(by_name),
+            by_name,
+            targets_only=targets_only,
+            group_attributes=attributes,
+            owners={names[v.key]: v.key for v in views},
+            group_ports={
+                names[v.key]: nlb.group_ports(self.config.cluster_id, v, parsed[v.key])
+                for v in views
+                if wanted[v.key] and nlb.is_nlb(parsed.get(v.key))
+            },
         )
         any_wanted = any(wanted.values())
         if any_wanted:
@@ -187,6 +198,8 @@ class Observer:
             key=key, lb=lb, groups=facts.groups, flat=flatten, leaving=self.leaving
         )
         found += self._managed_groups(view, lb, wanted, nlbs)
+        strays = self.nlbs.strays.get(lb, [])
+        found += nlb_observe.stray_groups(key, strays, _tag_keys(self.config.cluster_id, parsed))
         state = nlbs.get(lb)
         if state is not None:
             attribute_keys = nlb.tg_attributes(parsed).keys() if parsed is not None else ()
@@ -263,9 +276,8 @@ class Observer:
     def _backend_users(self, group_id: str) -> set[str]:
         """Names of every NLB in the region that has the backend group attached."""
         if self._users is None:
-            reader = NLBReader(self.client, self.config.cluster_id)
             self._users = {}
-            for desc in reader.all_balancers():
+            for desc in self.nlbs.all_balancers():
                 for gid in desc.get("SecurityGroups", []):
                     self._users.setdefault(gid, set()).add(desc["LoadBalancerName"])
         return set(self._users.get(group_id, set()))

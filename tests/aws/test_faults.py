@@ -60,8 +60,7 @@ def test_converges_through_a_flaky_cloud_without_duplicates_or_leftovers(
     assert names == sorted(lb_name(uid_of(s)) for s in services), "one balancer each"
     in_vpc = [{"Name": "vpc-id", "Values": [aws_cluster.vpc_id]}]
     groups = [
-        g["GroupName"]
-        for g in boto.ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]
+        g["GroupName"] for g in boto.ec2.describe_security_groups(Filters=in_vpc)["SecurityGroups"]
     ]
     assert len(groups) == len(set(groups)), "no duplicate security group"
     for balancer in network:

@@ -44,6 +44,14 @@ CLUSTER_ID = "sandbox"
 ANN = "service.beta.kubernetes.io/aws-load-balancer-"
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 STATE_FILE = "kube-state.json"  # under the test's tmp_path
+# `make test` runs the resilience tests at a size that fits its time budget on 2 cores;
+# LBCTL_RESILIENCE=long (`make resilience`) runs them at full size.
+LONG = os.environ.get("LBCTL_RESILIENCE", "") == "long"
+
+
+def sized(default: int, long: int) -> int:
+    """`long` under LBCTL_RESILIENCE=long, else `default`."""
+    return long if LONG else default
 
 
 def wait_for(fn: Callable[[], T], *, timeout: float, what: str, every: float = 0.1) -> T:

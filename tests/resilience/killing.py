@@ -1,11 +1,14 @@
 """`lbctl run` as a separate process that a test can SIGKILL at a chosen cloud call.
 
 `KillGate` is a small HTTP proxy between the process and moto: it forwards every AWS call
-unchanged and counts them. Armed with a `KillPoint`, it holds the n-th call from then on,
-SIGKILLs the process while that request is held, and then either forwards the request (it
-took effect in the cloud, but nobody is left to read the answer) or drops it (it never
-reached the cloud). So a kill point is "between these two cloud calls", chosen at random
-over the calls a pass makes, rather than a moment in time that may fall between passes.
+unchanged and counts them. Armed with a `KillPoint`, it holds the n-th write call from
+then on, SIGKILLs the process while that request is held, and then either forwards the
+request (it took effect in the cloud, but nobody is left to read the answer) or drops it
+(it never reached the cloud). So a kill point is "just before or just after this write",
+chosen at random over the writes a pass makes, rather than a moment in time that may fall
+between passes. Writes, not all calls, are counted for it: only a write can leave a
+half-done state, and the number of reads in a pass varies (the controller batches the
+reads of Services that are ready together), while its writes do not.
 (lbctl's FaultProxy injects faults by chance; here the test needs to pick the call.)
 """
 
@@ -26,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from lbctl.calls import is_read
 from tests.resilience.conftest import CLUSTER_ID
 
 SKIP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
@@ -33,12 +37,13 @@ SKIP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length
 
 @dataclass
 class KillPoint:
-    index: int  # the n-th cloud call of the pass (1-based)
+    index: int  # the n-th write call of the pass (1-based)
     forwarded: bool  # whether that call reached the cloud before the process died
     operation: str = ""  # e.g. "DeleteTargetGroup", filled in when it is hit
 
     def __str__(self) -> str:
-        return f"#{self.index} {self.operation} ({'sent' if self.forwarded else 'not sent'})"
+        sent = "sent" if self.forwarded else "not sent"
+        return f"write #{self.index} {self.operation} ({sent})"
 
 
 class KillGate:
@@ -46,6 +51,7 @@ class KillGate:
         parsed = urllib.parse.urlsplit(upstream)
         self.target = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.calls = 0
+        self.writes = 0
         self.operations: list[str] = []
         self.fired = threading.Event()
         self._lock = threading.Lock()
@@ -77,7 +83,7 @@ class KillGate:
     def arm(self, point: KillPoint, kill: Callable[[], None]) -> None:
         with self._lock:
             self.fired.clear()
-            self._armed = (self.calls + point.index, point, kill)
+            self._armed = (self.writes + point.index, point, kill)
 
     def disarm(self) -> None:
         with self._lock:
@@ -87,8 +93,11 @@ class KillGate:
         with self._lock:
             self.calls += 1
             self.operations.append(operation)
+            if is_read(operation):
+                return None
+            self.writes += 1
             armed = self._armed
-            if armed is None or self.calls != armed[0]:
+            if armed is None or self.writes != armed[0]:
                 return None
             self._armed = None
         armed[1].operation = operation
