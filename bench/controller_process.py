@@ -86,11 +86,11 @@ class NoWriteCloud:
 
 
 def aws_clients() -> list[Any]:
-    """The three boto3 clients `lbctl run` with the AWS provider creates (never called)."""
+    """The boto3 clients `lbctl run` with the AWS provider creates (never called)."""
     import boto3
 
     session = boto3.session.Session(region_name=REGION)
-    return [session.client(name) for name in ("ec2", "elb", "elbv2")]
+    return [session.client(name) for name in ("ec2", "elb", "elbv2", "resourcegroupstaggingapi")]
 
 
 def peak_rss_bytes() -> int:

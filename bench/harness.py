@@ -53,6 +53,7 @@ SCOPING_PARAMETERS = frozenset(
         "ListenerArns",
         "ResourceArns",
         "PolicyNames",
+        "TagFilters",
     }
 )
 

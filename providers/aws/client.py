@@ -27,6 +27,9 @@ THROTTLING = {
     "SlowDown",
 }
 TRANSIENT = {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"}
+# Services whose IAM prefix differs from boto3's client name: calls are counted (and named
+# in errors) by the IAM name, e.g. "tag:GetResources", a read like every Get.
+BOTO_SERVICES = {"tag": "resourcegroupstaggingapi"}
 
 
 class AWSError(CloudError):
@@ -68,7 +71,9 @@ class AWSClient:
         if service not in self._clients:
             if not self._session.region_name:
                 raise AWSError("configure", "no AWS region: set AWS_REGION")
-            self._clients[service] = self._session.client(service, config=self._config)
+            self._clients[service] = self._session.client(
+                BOTO_SERVICES.get(service, service), config=self._config
+            )
         return self._clients[service]
 
     def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:

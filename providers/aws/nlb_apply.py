@@ -203,7 +203,12 @@ class NLBHandlers:
         if change.desired is None:
             return  # the group's deletion takes its registrations with it
         props = change.desired.props
-        arn = self.group_arns[props["TargetGroup"]]
+        arn = self.group_arns.get(props["TargetGroup"])
+        if arn is None:
+            # Node sync ran ahead of the Service's own reconcile (say its nodePort changed):
+            # the group this port will use is not made yet; that reconcile makes it and
+            # registers the nodes, so there is nothing to register into now.
+            return
         have = set(change.observed.props["Targets"]) if change.observed else set()
         if (
             change.observed is not None

@@ -18,11 +18,13 @@ from lbctl.errors import NotOwned
 from lbctl.model import Ingress, Resource
 from providers.aws import nlb
 from providers.aws import tags as tagging
-from providers.aws.client import AWSClient
+from providers.aws.client import AWSClient, AWSError
+from providers.aws.sweep import Swept, arn_name
 
 TAG_CHUNK = 20
 GROUP_CHUNK = 400
 LIVE_STATES = ("active", "provisioning")
+SPARSE = "lbctl:sparse"  # marks a description made from an ARN alone (see `sparse`)
 
 
 @dataclass
@@ -70,7 +72,7 @@ def _primaries(states: Sequence[NLBState]) -> dict[str, NLBState]:
     return out
 
 
-def _paged(client: AWSClient, operation: str, items: str) -> list[dict[str, Any]]:
+def _paged(client: AWSClient, operation: str, items: str, **kwargs: Any) -> list[dict[str, Any]]:
     return list(
         client.pages(
             "elbv2",
@@ -78,9 +80,21 @@ def _paged(client: AWSClient, operation: str, items: str) -> list[dict[str, Any]
             items=items,
             token="NextMarker",
             request_token="Marker",
-            PageSize=400,
+            **({"PageSize": 400} if not kwargs else {}),
+            **kwargs,
         )
     )
+
+
+def sparse(arn: str) -> dict[str, Any]:
+    """An NLB being deleted that the tag sweep found: its ARN and name are all a delete
+    needs, so it is not described (resources() reports only what it knows)."""
+    return {
+        "LoadBalancerArn": arn,
+        "LoadBalancerName": arn_name(arn),
+        "Type": "network",
+        SPARSE: True,
+    }
 
 
 class NLBReader:
@@ -92,19 +106,36 @@ class NLBReader:
         self.cluster_id = cluster_id
         self.strays: dict[str, list[Stray]] = {}  # by NLB name, filled by `read`
         self._listed: list[dict[str, Any]] | None = None
+        self._by_name_found: dict[str, dict[str, Any]] = {}
 
     def balancers(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """NLBs by name, from the paged listing even for one name: AWS makes a name unique,
-        but moto makes a second NLB when a create is retried after its answer was lost, and
-        answers a lookup by name with only one of them (docs/providers/aws.md, moto)."""
+        """NLBs by name: a lookup by name for one, else the paged listing (which also shows
+        a second NLB of one name; the lookup by name shows only the newest on moto, and the
+        tag sweep finds the other)."""
+        if len(names) == 1:
+            return self.named(names)
         if not names:
             return {}
-        wanted = set(names)
-        out: dict[str, list[dict[str, Any]]] = {}
-        for d in self.all_balancers():
-            if d["LoadBalancerName"] in wanted and d.get("Type") == "network":
-                out.setdefault(d["LoadBalancerName"], []).append(d)
-        return out
+        return _by_name(self.all_balancers(), names)
+
+    def named(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """A consistent lookup by name, 20 names per call (one by one when one is missing:
+        the API then answers LoadBalancerNotFound for the whole call)."""
+        found: list[dict[str, Any]] = []
+        for i in range(0, len(names), TAG_CHUNK):
+            found += self._described(list(names[i : i + TAG_CHUNK]), "Names")
+        return _by_name(found, names)
+
+    def _described(self, values: list[str], param: str) -> list[dict[str, Any]]:
+        try:
+            page = self.client.call("elbv2", "DescribeLoadBalancers", **{param: values})
+        except AWSError as e:
+            if e.code != "LoadBalancerNotFound":
+                raise
+            if len(values) == 1:
+                return []
+            return [d for v in values for d in self._described([v], param)]
+        return list(page.get("LoadBalancers", []))
 
     def all_balancers(self) -> list[dict[str, Any]]:
         """Every ELBv2 balancer of the region, listed once per reader."""
@@ -123,45 +154,139 @@ class NLBReader:
         return out
 
     def _groups(self, arns: Sequence[str]) -> list[dict[str, Any]]:
+        """Target groups by ARN; one the tag sweep still lists after its deletion is
+        skipped (the API answers TargetGroupNotFound for the whole call)."""
         out: list[dict[str, Any]] = []  # no call for no ARNs: without any it lists them all
         for i in range(0, len(arns), GROUP_CHUNK):
-            page = self.client.call(
-                "elbv2", "DescribeTargetGroups", TargetGroupArns=list(arns[i : i + GROUP_CHUNK])
-            )
-            out += page.get("TargetGroups", [])
+            out += self._groups_of(list(arns[i : i + GROUP_CHUNK]))
         return out
+
+    def _groups_of(self, arns: list[str]) -> list[dict[str, Any]]:
+        try:
+            page = self.client.call("elbv2", "DescribeTargetGroups", TargetGroupArns=arns)
+        except AWSError as e:
+            if e.code != "TargetGroupNotFound":
+                raise
+            if len(arns) == 1:
+                return []
+            return [g for a in arns for g in self._groups_of([a])]
+        return list(page.get("TargetGroups", []))
+
+    def _groups_behind(self, arn: str) -> list[dict[str, Any]] | None:
+        """The groups an NLB forwards to, for its deletion; None when the NLB is gone."""
+        try:
+            return _paged(self.client, "DescribeTargetGroups", "TargetGroups", LoadBalancerArn=arn)
+        except AWSError as e:
+            if e.code == "TargetGroupNotFound":  # moto, for an NLB without groups
+                return []
+            if e.code == "LoadBalancerNotFound":  # deleted; the sweep may list it a while
+                return None
+            raise
 
     def read(
         self,
         names: Sequence[str],
         wanted: Mapping[str, bool],
         *,
+        found: Mapping[str, list[dict[str, Any]]] | None = None,
+        swept: Swept | None = None,
+        owners: Mapping[str, str] | None = None,
         targets_only: bool = False,
         group_attributes: Mapping[str, bool] | None = None,
-        owners: Mapping[str, str] | None = None,
         group_ports: Mapping[str, Mapping[str, str]] | None = None,
+        need_vpc: bool = False,
     ) -> dict[str, NLBState]:
-        """`wanted` is by balancer name: only those get their attributes and targets read.
-        `owners` (NLB name -> Service key) says whose stray target groups to look for;
-        `group_ports` (by NLB name: group name -> port key) are the groups a wanted Service
-        should have, so that one no listener points at yet is not taken for a stray."""
-        found = self.balancers(names)
-        every = [NLBState(desc=d, tags={}) for descs in found.values() for d in descs]
-        for state in every:
-            state.listeners = _paged_listeners(self.client, state.desc["LoadBalancerArn"])
+        """`found`: the NLBs the lookups by name found; `swept`: the tag sweep, whose NLBs
+        and target groups are added for the Services it covered (`owners`: NLB name ->
+        Service key). `wanted` is by balancer name: only those get their attributes and
+        targets read. `group_ports` (by NLB name: group name -> port key) are the groups a
+        wanted Service should have, so that one no listener points at yet is not taken for
+        a stray. With `need_vpc`, an NLB being deleted whose groups do not tell the VPC is
+        described."""
+        found = found or {}
+        swept = swept or Swept()
+        owners = owners or {}
+        self._by_name_found = {}
+        descs = {n: list(found.get(n, [])) for n in names}
+        extra: list[str] = []  # ARNs the sweep found for a wanted NLB name, not the lookup
+        for name in names:
+            key = owners.get(name, "")
+            known = {d["LoadBalancerArn"] for d in descs[name]}
+            for arn in swept.of(key).nlbs:
+                if arn_name(arn) != name or arn in known:
+                    continue
+                if wanted.get(name):
+                    extra.append(arn)
+                else:
+                    descs[name].append(sparse(arn))
+        for i in range(0, len(extra), TAG_CHUNK):
+            for d in self._described(extra[i : i + TAG_CHUNK], "LoadBalancerArns"):
+                if d.get("Type") == "network" and d["LoadBalancerName"] in descs:
+                    descs[d["LoadBalancerName"]].append(d)
+        every: list[NLBState] = []
+        behind: dict[str, list[dict[str, Any]]] = {}  # NLB ARN -> its groups (deletes)
+        named = self._named_groups(descs, group_ports or {}) if targets_only else {}
+        for name, items in descs.items():
+            for d in items:
+                state = NLBState(desc=d, tags={})
+                if d["LoadBalancerArn"] in named:
+                    state.group_ports = named[d["LoadBalancerArn"]]
+                elif wanted.get(name):
+                    state.listeners = _paged_listeners(self.client, d["LoadBalancerArn"])
+                else:
+                    groups = self._groups_behind(d["LoadBalancerArn"])
+                    if groups is None:
+                        continue
+                    behind[d["LoadBalancerArn"]] = groups
+                every.append(state)
         states = _primaries(every)
-        # Strays are looked for where a run can have stopped with groups left over: while a
-        # Service is deleted, and while its NLB exists.
-        scanned = [] if targets_only else [n for n in names if not wanted.get(n) or n in states]
-        listing = self._group_listing(states, scan=bool(scanned))
         pointed = {a for s in every for x in s.listeners if (a := _forward_arn(x))}
-        candidates = _candidates(scanned, owners or {}, listing, pointed)
+        pointed |= {g["TargetGroupArn"] for groups in behind.values() for g in groups}
+        # Strays are looked for among the swept groups: while a Service is deleted, and
+        # while a balancer of it exists (only then can a run have stopped halfway).
+        candidates = {} if targets_only else _candidates(names, owners, swept, pointed)
+        listed = sorted({a for s in states.values() for x in s.listeners if (a := _forward_arn(x))})
+        listed += sorted({a for arns in candidates.values() for a in arns} - set(listed))
+        by_arn = {g["TargetGroupArn"]: g for g in self._groups(listed)}
+        by_arn |= {g["TargetGroupArn"]: g for groups in behind.values() for g in groups}
+        by_arn |= self._by_name_found
+        for state in states.values():
+            if state.group_ports:  # node sync: the groups found by their names
+                arns = sorted(state.group_ports)
+            elif wanted.get(state.desc["LoadBalancerName"]):
+                arns = sorted({_forward_arn(x) for x in state.listeners})
+            else:
+                arns = sorted(
+                    {
+                        g["TargetGroupArn"]
+                        for s in [state, *state.duplicates]
+                        for g in behind.get(s.desc["LoadBalancerArn"], [])
+                    }
+                )
+            state.groups = [by_arn[a] for a in arns if a in by_arn]
+        stray_groups = {
+            n: [by_arn[a] for a in arns if a in by_arn] for n, arns in candidates.items()
+        }
+        all_tags = dict(swept.tags)
         arns = [s.desc["LoadBalancerArn"] for s in every]
         arns += [g["TargetGroupArn"] for s in states.values() for g in s.groups]
-        arns += [x["ListenerArn"] for s in states.values() for x in s.listeners]
-        arns += [g["TargetGroupArn"] for groups in candidates.values() for g in groups]
-        all_tags = self.tags(arns)
-        self._sort_strays(candidates, all_tags, owners or {}, states, group_ports or {})
+        if not targets_only:
+            arns += [x["ListenerArn"] for s in states.values() for x in s.listeners]
+        all_tags |= self.tags([a for a in dict.fromkeys(arns) if a not in all_tags])
+        for state in states.values():
+            name = state.desc["LoadBalancerName"]
+            if not wanted.get(name):
+                # Deleted: only groups carrying this cluster's and this Service's tags.
+                state.groups = [
+                    g
+                    for g in state.groups
+                    if _ours(
+                        all_tags.get(g["TargetGroupArn"], {}), self.cluster_id, owners.get(name)
+                    )
+                ]
+        self._sort_strays(stray_groups, all_tags, owners, states, group_ports or {})
+        if need_vpc:
+            self._find_vpc(states, wanted)
         for name, state in states.items():
             _attach_tags(state, all_tags)
             if wanted.get(name) and tagging.owned(state.tags, self.cluster_id):
@@ -170,20 +295,64 @@ class NLBReader:
                 self._details(state, targets_only=targets_only, attributes=attrs)
         return states
 
-    def _group_listing(self, states: Mapping[str, NLBState], *, scan: bool) -> list[dict[str, Any]]:
-        """Gives each NLB the groups its listeners forward to; returns the groups read. With
-        `scan`, every group of the region (the ELBv2 API has no tag filter, and only the
-        listing shows a group no listener points at), else those the listeners name."""
-        named = sorted({a for s in states.values() for x in s.listeners if (a := _forward_arn(x))})
-        if scan:
-            listing = _paged(self.client, "DescribeTargetGroups", "TargetGroups")
-        else:
-            listing = self._groups(named)
-        by_arn = {g["TargetGroupArn"]: g for g in listing}
-        for state in states.values():
-            pointed = sorted({_forward_arn(x) for x in state.listeners})
-            state.groups = [by_arn[a] for a in pointed if a in by_arn]
-        return listing
+    def _named_groups(
+        self,
+        descs: Mapping[str, list[dict[str, Any]]],
+        group_ports: Mapping[str, Mapping[str, str]],
+    ) -> dict[str, dict[str, str]]:
+        """Node sync: a wanted NLB's target groups by the names the Service gives them
+        (nlb.target_group_name), 20 names per DescribeTargetGroups, in place of a
+        DescribeListeners per NLB. By NLB ARN: group ARN -> port key, only for an NLB
+        (one of its name) that every one of its groups was found for and forwards to
+        (the group lists the NLB); any other NLB is read through its listeners, as a
+        full observe does (a change not reconciled yet, a group missing or moved)."""
+        self._by_name_found = {}
+        single = {
+            n: items[0] for n, items in descs.items() if len(items) == 1 and group_ports.get(n)
+        }
+        wanted_names = sorted({g for n in single for g in group_ports[n]})
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted_names), TAG_CHUNK):
+            chunk = wanted_names[i : i + TAG_CHUNK]
+            try:
+                page = self.client.call("elbv2", "DescribeTargetGroups", Names=chunk)
+            except AWSError as e:
+                if e.code != "TargetGroupNotFound":
+                    raise
+                continue  # one of them is missing: those NLBs go through their listeners
+            found |= {g["TargetGroupName"]: g for g in page.get("TargetGroups", [])}
+        out: dict[str, dict[str, str]] = {}
+        for name, desc in single.items():
+            arn = desc["LoadBalancerArn"]
+            groups = [found.get(g) for g in group_ports[name]]
+            if all(g is not None and arn in g.get("LoadBalancerArns", []) for g in groups):
+                out[arn] = {
+                    found[g]["TargetGroupArn"]: port for g, port in group_ports[name].items()
+                }
+                self._by_name_found |= {
+                    found[g]["TargetGroupArn"]: found[g] for g in group_ports[name]
+                }
+        return out
+
+    def _find_vpc(self, states: Mapping[str, NLBState], wanted: Mapping[str, bool]) -> None:
+        """The VPC (for the node rules to revoke) of NLBs being deleted comes from their
+        groups; without any, the NLB itself is described."""
+        if any(
+            s.desc.get("VpcId") or any(g.get("VpcId") for g in s.groups) for s in states.values()
+        ):
+            return
+        bare = [s for n, s in states.items() if not wanted.get(n) and s.desc.get(SPARSE)]
+        if not bare:
+            return
+        described = {
+            d["LoadBalancerArn"]: d
+            for d in self._described(
+                [s.desc["LoadBalancerArn"] for s in bare[:TAG_CHUNK]], "LoadBalancerArns"
+            )
+        }
+        for state in bare:
+            if state.desc["LoadBalancerArn"] in described:
+                state.desc = described[state.desc["LoadBalancerArn"]]
 
     def _sort_strays(
         self,
@@ -202,9 +371,7 @@ class NLBReader:
             wanted_names = group_ports.get(name, {})
             for group in found:
                 tags = all_tags.get(group["TargetGroupArn"], {})
-                if not tagging.owned(tags, self.cluster_id):
-                    continue
-                if tags.get(tagging.SERVICE_NAME_TAG) != owners[name]:
+                if not _ours(tags, self.cluster_id, owners.get(name)):
                     continue
                 port = wanted_names.get(group["TargetGroupName"])
                 if port is None:
@@ -261,26 +428,40 @@ def _paged_listeners(client: AWSClient, arn: str) -> list[dict[str, Any]]:
 
 
 def _candidates(
-    names: Sequence[str],
-    owners: Mapping[str, str],
-    listing: Sequence[dict[str, Any]],
-    pointed: set[str],
-) -> dict[str, list[dict[str, Any]]]:
-    """By NLB name: the listed groups no listener points at whose name starts as the
-    Service's do (k8s-<ns:8>-<name:8>-). Only their tags can tell whose they are."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    names: Sequence[str], owners: Mapping[str, str], swept: Swept, pointed: set[str]
+) -> dict[str, list[str]]:
+    """By NLB name: the swept groups of the Service that nothing found points at and whose
+    name starts as the Service's do (k8s-<ns:8>-<name:8>-). Their tags say whose they are."""
+    out: dict[str, list[str]] = {}
     for name in names:
-        if name not in owners:
+        key = owners.get(name)
+        if key is None or key not in swept.keys:
             continue
-        namespace, _, service = owners[name].partition("/")
+        namespace, _, service = key.partition("/")
         prefix = nlb.target_group_prefix(namespace, service)
         found = [
-            g
-            for g in listing
-            if g["TargetGroupName"].startswith(prefix) and g["TargetGroupArn"] not in pointed
+            a
+            for a in sorted(swept.of(key).groups)
+            if arn_name(a).startswith(prefix) and a not in pointed
         ]
         if found:
             out[name] = found
+    return out
+
+
+def _ours(tags: Mapping[str, str], cluster_id: str, key: str | None) -> bool:
+    """This cluster's (owned) and this Service's."""
+    return tagging.owned(tags, cluster_id) and tags.get(tagging.SERVICE_NAME_TAG) == key
+
+
+def _by_name(
+    descs: Iterable[Mapping[str, Any]], names: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    wanted = set(names)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in descs:
+        if d["LoadBalancerName"] in wanted and d.get("Type") == "network":
+            out.setdefault(d["LoadBalancerName"], []).append(dict(d))
     return out
 
 
@@ -332,24 +513,21 @@ def resources(
             [],
         )
     desc = state.desc
-    out = [
-        Resource(
-            nlb.NLB,
-            lb,
-            {
-                "Name": lb,
-                "Type": desc.get("Type", "network"),
-                "Scheme": desc.get("Scheme", "internet-facing"),
-                "SubnetMappings": _mappings(desc),
-                "Tags": {k: v for k, v in state.tags.items() if k in tag_keys},
-                "DNSName": desc.get("DNSName", ""),
-                "VpcId": desc.get("VpcId", ""),
-                **_groups_of(desc, group_names),
-            },
-            owner=key,
-            id=desc["LoadBalancerArn"],
-        )
-    ]
+    tags = {k: v for k, v in state.tags.items() if k in tag_keys}
+    if desc.get(SPARSE):  # being deleted, known from the tag sweep only
+        props: dict[str, Any] = {"Name": lb, "Type": "network", "Tags": tags}
+    else:
+        props = {
+            "Name": lb,
+            "Type": desc.get("Type", "network"),
+            "Scheme": desc.get("Scheme", "internet-facing"),
+            "SubnetMappings": _mappings(desc),
+            "Tags": tags,
+            "DNSName": desc.get("DNSName", ""),
+            "VpcId": desc.get("VpcId", ""),
+            **_groups_of(desc, group_names),
+        }
+    out = [Resource(nlb.NLB, lb, props, owner=key, id=desc["LoadBalancerArn"])]
     for extra in state.duplicates:
         if tagging.owned(extra.tags, cluster_id):
             arn = extra.desc["LoadBalancerArn"]

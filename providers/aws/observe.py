@@ -1,12 +1,16 @@
 """Every AWS read, batched across the Services of one sync.
 
-One observe issues, whatever the number of Services: one (paged) DescribeLoadBalancers,
-DescribeTags per 20 balancers found, one filtered DescribeInstances, one DescribeSecurityGroups
-filtered to the cluster VPC, and, when discovery is needed, one DescribeSubnets,
-DescribeRouteTables. Per existing balancer that is still
-wanted: DescribeLoadBalancerAttributes and DescribeLoadBalancerPolicies (the API has no
-batch form). Nothing is described without a filter but the balancer lists and the
-target-group list that finds groups no listener points at (nlb_observe).
+One observe issues, whatever the number of Services: for the Services that want a
+balancer, a lookup of both kinds by name (one Service) or the paged listings (several);
+the tag sweep (`tag:GetResources`, 20 Services per call, sweep.py) for the Services being
+deleted and those a balancer was found for, which gives the tags (DescribeTags only for
+what it did not list) and finds duplicate NLBs and target groups a stopped run left; one
+filtered DescribeInstances, one DescribeSecurityGroups filtered to the cluster VPC, and,
+when discovery is needed, one DescribeSubnets, DescribeRouteTables. Per existing balancer
+that is still wanted: DescribeLoadBalancerAttributes and DescribeLoadBalancerPolicies (the
+API has no batch form). Nothing is described without a filter but the paged listings of a
+pass over several Services (and, in NLBSecurityGroupMode Managed, the ELBv2 listing that
+tells who still uses the shared backend group).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from providers.aws.client import AWSClient, AWSError
 from providers.aws.config import AWSConfig
 from providers.aws.instances import instance_id
 from providers.aws.nlb_observe import NLBReader, NLBState
+from providers.aws.sweep import Swept, arn_name, sweep
 
 FILTER_CHUNK = 150  # AWS allows 200 values per filter; upstream stays below on purpose
 TAG_CHUNK = 20
@@ -41,6 +46,10 @@ class Facts:
     # (group id, permission key) authorized by an apply of this sync, for shared rules
     granted: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
     revoked: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
+
+
+def _swept_nlb(swept: Swept, keys: Mapping[str, str], lb: str) -> bool:
+    return any(arn_name(arn) == lb for arn in swept.of(keys[lb]).nlbs)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -62,29 +71,43 @@ class Observer:
     # --- reads ---------------------------------------------------------------------------
 
     def balancers(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """CLBs by name: a lookup by name for one, else the paged listing."""
+        if len(names) == 1:
+            return self.named(names)
         if not names:
             return {}
-        if len(names) == 1:
-            try:
-                page = self.client.call("elb", "DescribeLoadBalancers", LoadBalancerNames=names)
-            except AWSError as e:
-                if e.code == "LoadBalancerNotFound":
-                    return {}
-                raise
-            found = page.get("LoadBalancerDescriptions", [])
-        else:
-            found = list(
-                self.client.pages(
-                    "elb",
-                    "DescribeLoadBalancers",
-                    items="LoadBalancerDescriptions",
-                    token="NextMarker",
-                    request_token="Marker",
-                    PageSize=400,
-                )
+        found = list(
+            self.client.pages(
+                "elb",
+                "DescribeLoadBalancers",
+                items="LoadBalancerDescriptions",
+                token="NextMarker",
+                request_token="Marker",
+                PageSize=400,
             )
+        )
         wanted = set(names)
         return {d["LoadBalancerName"]: d for d in found if d["LoadBalancerName"] in wanted}
+
+    def named(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """A consistent lookup by name, 20 names per call (one by one when one is missing:
+        the API then answers LoadBalancerNotFound for the whole call)."""
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(names), TAG_CHUNK):
+            try:
+                page = self.client.call(
+                    "elb", "DescribeLoadBalancers", LoadBalancerNames=list(chunk)
+                )
+            except AWSError as e:
+                if e.code != "LoadBalancerNotFound":
+                    raise
+                if len(chunk) > 1:
+                    for name in chunk:
+                        out |= self.named([name])
+                continue
+            for d in page.get("LoadBalancerDescriptions", []):
+                out[d["LoadBalancerName"]] = d
+        return out
 
     def balancer_tags(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -135,8 +158,9 @@ class Observer:
         observed = Observed(facts=self.facts)
         self.leaving = frozenset(names[v.key] for v in views if not wanted[v.key])
         facts: Facts = observed.facts
-        elbs = self.balancers(sorted(set(names.values())))
-        elb_tags = self.balancer_tags(list(elbs)) if elbs else {}
+        elbs, found, swept = self._find(views, names, wanted)
+        elb_tags = {n: swept.tags[n] for n in elbs if n in swept.tags}
+        elb_tags |= self.balancer_tags([n for n in elbs if n not in elb_tags])
         by_name = {names[v.key]: wanted[v.key] for v in views}
         attributes = {
             names[v.key]: bool(nlb.tg_attributes(parsed[v.key])) for v in views if v.key in parsed
@@ -144,14 +168,17 @@ class Observer:
         nlbs = self.nlbs.read(
             sorted(by_name),
             by_name,
+            found=found,
+            swept=swept,
+            owners={names[v.key]: v.key for v in views},
             targets_only=targets_only,
             group_attributes=attributes,
-            owners={names[v.key]: v.key for v in views},
             group_ports={
                 names[v.key]: nlb.group_ports(self.config.cluster_id, v, parsed[v.key])
                 for v in views
                 if wanted[v.key] and nlb.is_nlb(parsed.get(v.key))
             },
+            need_vpc=not self.config.vpc and not any(wanted.values()),
         )
         any_wanted = any(wanted.values())
         if any_wanted:
@@ -162,6 +189,7 @@ class Observer:
             or next((i["VpcId"] for i in facts.instances.values() if i.get("VpcId")), "")
             or next((d["VPCId"] for d in elbs.values() if d.get("VPCId")), "")
             or next((n.desc["VpcId"] for n in nlbs.values() if n.desc.get("VpcId")), "")
+            or next((g["VpcId"] for n in nlbs.values() for g in n.groups if g.get("VpcId")), "")
         )
         if facts.vpc_id and not targets_only:
             groups = self.in_vpc("DescribeSecurityGroups", "SecurityGroups", facts.vpc_id)
@@ -182,6 +210,45 @@ class Observer:
             )
             self._nlb(observed, view, names[view.key], wanted[view.key], parsed.get(view.key), nlbs)
         return observed
+
+    def _find(
+        self, views: Sequence[ServiceView], names: Mapping[str, str], wanted: Mapping[str, bool]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], Swept]:
+        """The Services' balancers of both kinds (CLBs by name, NLBs by name), and the tag
+        sweep.
+
+        - A Service that wants a balancer is looked up by name (consistent: a balancer
+          created a moment ago is found), one lookup per kind for one Service, else the
+          paged listings (which then cover the Services being deleted too).
+        - The tag sweep (sweep.py) covers the Services being deleted and those a balancer
+          was found for: only they can have a second NLB of one name or target groups a
+          stopped run left. A new Service costs no sweep, and neither does node sync.
+        - A Service being deleted is found by the sweep; the tagging API is eventually
+          consistent, so one it found no balancer for is looked up by name as well. A CLB
+          being deleted is described by name (its VPC, and the plan's `before`); an NLB
+          being deleted is not (nlb_observe.NLBReader.read reads its groups instead).
+        """
+        keys = {names[v.key]: v.key for v in views}
+        ensure = sorted({names[v.key] for v in views if wanted[v.key]})
+        delete = sorted({names[v.key] for v in views if not wanted[v.key]} - set(ensure))
+        looked = ensure if len(ensure) <= 1 else ensure + delete
+        elbs = self.balancers(looked)
+        found = self.nlbs.balancers(looked)
+        sweeping = [keys[lb] for lb in delete]
+        if not self.targets_only:  # node sync registers targets and deletes nothing
+            sweeping += [keys[lb] for lb in ensure if lb in elbs or lb in found]
+        swept = sweep(self.client, sweeping) if sweeping else Swept()
+        unseen = [lb for lb in delete if lb not in looked and not swept.balancers(keys[lb], lb)]
+        clbs = [lb for lb in delete if lb not in looked and lb in swept.of(keys[lb]).clbs]
+        # A type switch cut short leaves a balancer of each kind, and the one just made may
+        # not be indexed yet: the kind the Service now asks for is looked up by name too.
+        asks_nlb = {names[v.key]: v.annotations.get(A.TYPE.key) == "nlb" for v in views}
+        switched = [lb for lb in delete if lb not in looked and lb not in unseen]
+        clbs += [lb for lb in switched if not asks_nlb[lb]]
+        nlbs = unseen + [lb for lb in switched if asks_nlb[lb] and not _swept_nlb(swept, keys, lb)]
+        elbs |= self.named(sorted(set(unseen + clbs)))
+        found |= self.nlbs.named(sorted(set(nlbs)))
+        return elbs, found, swept
 
     def _nlb(
         self,

@@ -35,14 +35,13 @@ def test_a_node_change_touches_only_registrations(
         ("aws:targets", "update"),
     }
     reads = counter.by_operation()
-    # One batched describe per kind; per balancer only the NLB's listeners and per target
-    # group its health (the APIs have no batch form). No attributes, policies, security
-    # groups or subnets.
+    # One batched describe per kind (the NLB's target groups by the names the Service
+    # gives them: no DescribeListeners per NLB); per target group only its health (the API
+    # has no batch form). No attributes, policies, security groups or subnets.
     assert reads == {
         "elb:DescribeLoadBalancers": 1,
         "elb:DescribeTags": 1,
         "elbv2:DescribeLoadBalancers": 1,
-        "elbv2:DescribeListeners": 1,
         "elbv2:DescribeTargetGroups": 1,
         "elbv2:DescribeTags": 1,
         "elbv2:DescribeTargetHealth": 1,
@@ -67,3 +66,43 @@ def test_a_node_change_touches_only_registrations(
     assert boto.elb.describe_load_balancers()["LoadBalancerDescriptions"] == []
     assert boto.elbv2.describe_load_balancers()["LoadBalancers"] == []
     assert boto.elbv2.describe_target_groups()["TargetGroups"] == []
+
+
+def test_node_sync_reads_the_listeners_of_an_nlb_whose_change_is_not_applied_yet(
+    lbctl: Lbctl, aws_cluster: SeededCluster
+) -> None:
+    """The Service's nodePort changed and no reconcile has run: no group has the name the
+    new port gives, so the NLB's groups are found through its listeners (the groups that
+    serve traffic now), as a full observe finds them."""
+    svc = service("n1", annotations={ann("type"): "nlb"}, port_list=ports(("p", 80, 30103)))
+    lbctl.apply_ok(svc)
+    changed = service("n1", annotations={ann("type"): "nlb"}, port_list=ports(("p", 80, 30104)))
+    counter = CallCounter()
+    provider = load_provider(
+        "aws",
+        ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config, counter=counter),
+    )
+    nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes[:2]]
+    observed = provider.observe(
+        [ServiceView.from_dict(changed)],
+        nodes,
+        wanted={"default/n1": True},
+        kinds=provider.registration_kinds,
+    )
+    assert counter.by_operation()["elbv2:DescribeListeners"] == 1
+    (targets,) = [r for r in observed.owned("default/n1") if r.kind == "aws:targets"]
+    assert targets.name == "80/TCP" and targets.props["Port"] == 30103
+    assert len(targets.props["Targets"]) == 3
+
+    # Applying that node sync registers nothing into a group that does not exist yet (it
+    # used to fail on the missing group); the Service's reconcile then does it all.
+    planned = flow.plan_services(
+        provider, [ServiceView.from_dict(changed)], nodes, kinds=provider.registration_kinds
+    )
+    before = counter.snapshot()
+    flow.apply_plans(provider, planned)
+    assert counter.by_operation(since=before) == {}
+    assert planned.plans[0].errors == []
+    applied = lbctl.apply_ok(changed)
+    assert applied.plan("default/n1")["errors"] == []
+    lbctl.delete_ok(changed)

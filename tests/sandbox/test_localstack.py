@@ -77,7 +77,7 @@ def test_compose_runs_localstack_pro_with_the_token_from_the_environment() -> No
     assert environment["LOCALSTACK_AUTH_TOKEN"].startswith("${LOCALSTACK_AUTH_TOKEN:?")
     assert "licence includes ELB" in environment["LOCALSTACK_AUTH_TOKEN"]
     services = set(environment["SERVICES"].split(","))
-    assert {"ec2", "elb", "elbv2", "acm", "sts"} <= services
+    assert {"ec2", "elb", "elbv2", "acm", "sts", "resourcegroupstaggingapi"} <= services
     assert environment["EC2_VM_MANAGER"] == "mock"
     assert any(port.endswith(":4566") for port in service["ports"])
 
