@@ -129,7 +129,13 @@ def _resync_details(r: Results) -> str | None:
     m = r.resync
     if m is None:
         return None
-    ops = [f"{op} x{m.by_operation[op]}" for op in DETAIL_READS if m.by_operation.get(op)]
+    # The detail cache re-reads at most K balancers per pass: only reads made for about
+    # every balancer (count >= half of them, as the budget counts) are a finding.
+    ops = [
+        f"{op} x{m.by_operation[op]}"
+        for op in DETAIL_READS
+        if m.by_operation.get(op) and r.n and m.by_operation[op] >= r.n / 2
+    ]
     if not ops:
         return None
     return f"no-op resync: {', '.join(ops)} (N = {r.n} CLBs and {r.n} NLBs, 2 target groups each)."
@@ -271,30 +277,31 @@ FINDINGS = (
         _tg_attributes,
     ),
     Finding(
-        "Node sync still reads every NLB's listeners and every target group's targets",
-        "providers/aws/nlb_observe.py, `NLBReader.read`: an NLB's target groups are found "
-        "through its listeners (DescribeListeners, one call per NLB: the API takes one "
-        "LoadBalancerArn), and `_details(targets_only=True)` reads DescribeTargetHealth for "
-        "each target group (no batch form either).",
-        "In the targets-only observe, find the target groups without listeners: by their "
-        "deterministic names (`nlb.target_group_name`; DescribeTargetGroups `Names=`) or the "
-        "paged DescribeTargetGroups (400 per page, each group lists its LoadBalancerArns), "
-        "plus the batched DescribeTags already made; then register the added nodes without "
-        "reading DescribeTargetHealth (RegisterTargets is idempotent) and deregister the "
-        "removed ones from the node set last synced (`Reconciler.last_nodes`). Node sync "
-        "then costs pages, not per-Service reads, with the same writes.",
+        "Node sync still reads every target group's targets",
+        "providers/aws/nlb_observe.py, `NLBReader._details(targets_only=True)`: "
+        "DescribeTargetHealth per target group (no batch form) for each NLB without a valid "
+        "entry in the provider's detail cache (providers/aws/cache.py): on the first pass "
+        "after a start, and for a balancer lbctl wrote to since its last full observe.",
+        "The controller keeps one provider, so the cache is warm after any full pass (a "
+        "resync, a reconcile); a node sync on a warm provider reads no per-Service detail. "
+        "If this shows, check that the node sync ran on the controller's provider object "
+        "and that no write to every balancer (a converge) came just before it.",
         _node_details,
     ),
     Finding(
-        "Per-balancer detail reads in every resync",
+        "Per-balancer detail reads in a resync",
         "providers/aws/observe.py (`Observer._elb_parts`) and nlb_observe.py "
-        "(`NLBReader.read`, `_details`) read each wanted balancer's attributes, an NLB's "
-        "listeners and each target group's health; the AWS APIs have no batch form of these.",
-        "To bound a pass by a constant, read the details of at most K balancers "
-        "per pass (round robin, plus any whose batched description changed), so each "
-        "balancer's details are checked every ceil(N/K) passes while the batched describes "
-        "still catch a deleted or re-created balancer at once. Upstream makes these reads on "
-        "every re-ensure as well.",
+        "(`NLBReader.read`, `_details`) read a balancer's attributes, an NLB's listeners and "
+        "each target group's health (the AWS APIs have no batch form) only when the "
+        "provider's detail cache (providers/aws/cache.py) has no valid entry: a balancer "
+        "seen for the first time, one whose batched description changed, one lbctl wrote "
+        "to since (every apply with a change invalidates its balancer), and K others per "
+        "pass, oldest first (`DetailRefreshPerSync`, default 10).",
+        "A resync right after a converge reads every balancer once: the converge wrote to "
+        "all of them, and lbctl reads what it wrote before trusting a cache of it. The "
+        "passes after that read at most K balancers' details. To save that first pass too, "
+        "the applier would have to record what it wrote (listener ARNs, attributes as AWS "
+        "reports them) in the cache instead of invalidating it.",
         _resync_details,
     ),
     Finding(

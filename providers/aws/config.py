@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lbctl.errors import FieldError, InvalidInput
 from lbctl.rules import parse_go_bool
+from providers.aws.cache import DEFAULT_REFRESH
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class AWSConfig:
     elb_security_group: str = ""
     disable_security_group_ingress: bool = False
     nlb_security_group_mode: str = ""
+    # lbctl's own: balancers whose cached details a pass re-reads (providers/aws/cache.py)
+    detail_refresh: int = DEFAULT_REFRESH
 
 
 def _unquote(value: str) -> str:
@@ -67,6 +70,15 @@ def load(path: Path | None, *, cluster_id: str) -> AWSConfig:
         raise InvalidInput(
             [FieldError(str(e), field="[Global] DisableSecurityGroupIngress", value=disable)]
         ) from e
+    raw = values.get("DetailRefreshPerSync", str(DEFAULT_REFRESH))
+    try:
+        refresh = int(raw)
+        if refresh < 1:
+            raise ValueError(f"must be a positive integer, not {raw!r}")
+    except ValueError as e:
+        raise InvalidInput(
+            [FieldError(str(e), field="[Global] DetailRefreshPerSync", value=raw)]
+        ) from e
     return AWSConfig(
         cluster_id=cid,
         vpc=values.get("VPC", ""),
@@ -74,4 +86,5 @@ def load(path: Path | None, *, cluster_id: str) -> AWSConfig:
         elb_security_group=values.get("ElbSecurityGroup", ""),
         disable_security_group_ingress=disable_ingress,
         nlb_security_group_mode=values.get("NLBSecurityGroupMode", ""),
+        detail_refresh=refresh,
     )

@@ -18,12 +18,15 @@ from lbctl.errors import NotOwned
 from lbctl.model import Ingress, Resource
 from providers.aws import nlb
 from providers.aws import tags as tagging
+from providers.aws.cache import NLB as NLB_ENTRY
+from providers.aws.cache import DetailCache, fingerprint
 from providers.aws.client import AWSClient, AWSError
 from providers.aws.sweep import Swept, arn_name
 
 TAG_CHUNK = 20
 GROUP_CHUNK = 400
 LIVE_STATES = ("active", "provisioning")
+GONE = ("ListenerNotFound", "LoadBalancerNotFound", "TargetGroupNotFound")
 SPARSE = "lbctl:sparse"  # marks a description made from an ARN alone (see `sparse`)
 
 
@@ -101,9 +104,14 @@ class NLBReader:
     """The NLB reads of one observe. After `read`, `strays` holds by NLB name the target
     groups of that Service no listener points at."""
 
-    def __init__(self, client: AWSClient, cluster_id: str) -> None:
+    def __init__(
+        self, client: AWSClient, cluster_id: str, cache: DetailCache | None = None
+    ) -> None:
         self.client = client
         self.cluster_id = cluster_id
+        self.cache = cache if cache is not None else DetailCache()
+        # by NLB ARN: the cached details this observe uses (an NLB alone of its name)
+        self._cached: dict[str, dict[str, Any]] = {}
         self.strays: dict[str, list[Stray]] = {}  # by NLB name, filled by `read`
         self._listed: list[dict[str, Any]] | None = None
         self._by_name_found: dict[str, dict[str, Any]] = {}
@@ -146,12 +154,24 @@ class NLBReader:
     def tags(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for i in range(0, len(arns), TAG_CHUNK):
-            page = self.client.call(
-                "elbv2", "DescribeTags", ResourceArns=list(arns[i : i + TAG_CHUNK])
-            )
-            for item in page.get("TagDescriptions", []):
-                out[item["ResourceArn"]] = tagging.as_dict(item.get("Tags"))
+            out |= self._tags_of(list(arns[i : i + TAG_CHUNK]))
         return out
+
+    def _tags_of(self, arns: list[str]) -> dict[str, dict[str, str]]:
+        """One that is gone (a cached listener deleted outside lbctl: AWS answers NotFound
+        for the whole call) gets no tags; the others are read one by one."""
+        try:
+            page = self.client.call("elbv2", "DescribeTags", ResourceArns=arns)
+        except AWSError as e:
+            if e.code not in GONE:
+                raise
+            if len(arns) == 1:
+                return {}
+            return {a: t for arn in arns for a, t in self._tags_of([arn]).items()}
+        return {
+            item["ResourceArn"]: tagging.as_dict(item.get("Tags"))
+            for item in page.get("TagDescriptions", [])
+        }
 
     def _groups(self, arns: Sequence[str]) -> list[dict[str, Any]]:
         """Target groups by ARN; one the tag sweep still lists after its deletion is
@@ -207,6 +227,7 @@ class NLBReader:
         swept = swept or Swept()
         owners = owners or {}
         self._by_name_found = {}
+        self._cached = {}
         descs = {n: list(found.get(n, [])) for n in names}
         extra: list[str] = []  # ARNs the sweep found for a wanted NLB name, not the lookup
         for name in names:
@@ -229,10 +250,20 @@ class NLBReader:
         for name, items in descs.items():
             for d in items:
                 state = NLBState(desc=d, tags={})
+                cached = (
+                    self.cache.get(NLB_ENTRY, name, fingerprint(d))
+                    if wanted.get(name) and len(items) == 1
+                    else None
+                )
+                if cached is not None:
+                    self._cached[d["LoadBalancerArn"]] = cached
                 if d["LoadBalancerArn"] in named:
                     state.group_ports = named[d["LoadBalancerArn"]]
                 elif wanted.get(name):
-                    state.listeners = _paged_listeners(self.client, d["LoadBalancerArn"])
+                    if cached is not None:
+                        state.listeners = list(cached["listeners"])
+                    else:
+                        state.listeners = _paged_listeners(self.client, d["LoadBalancerArn"])
                 else:
                     groups = self._groups_behind(d["LoadBalancerArn"])
                     if groups is None:
@@ -381,25 +412,58 @@ class NLBReader:
                     state.group_ports[group["TargetGroupArn"]] = port
 
     def _details(self, state: NLBState, *, targets_only: bool, attributes: bool) -> None:
+        """Attributes, and per group its targets (and attributes when compared): from the
+        detail cache when the NLB's entry is valid (cache.py), else read (and kept, on a
+        full observe). Node sync keeps nothing: it reads no listeners or attributes."""
         arn = state.desc["LoadBalancerArn"]
+        name = state.desc["LoadBalancerName"]
+        cached = self._cached.get(arn)
+        fresh = cached is None
         if not targets_only:
-            attrs = self.client.call("elbv2", "DescribeLoadBalancerAttributes", LoadBalancerArn=arn)
-            reported = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
-            state.attributes = {**nlb.NEW_NLB_ATTRIBUTES, **reported}
+            if cached is not None:
+                state.attributes = dict(cached["attributes"])
+            else:
+                attrs = self.client.call(
+                    "elbv2", "DescribeLoadBalancerAttributes", LoadBalancerArn=arn
+                )
+                reported = {a["Key"]: a["Value"] for a in attrs.get("Attributes", [])}
+                state.attributes = {**nlb.NEW_NLB_ATTRIBUTES, **reported}
+        known_targets = cached["targets"] if cached is not None else {}
+        known_attrs = cached["group_attributes"] if cached is not None else {}
         for group in state.groups:
             garn = group["TargetGroupArn"]
-            health = self.client.call("elbv2", "DescribeTargetHealth", TargetGroupArn=garn)
-            state.targets[garn] = sorted(
-                d["Target"]["Id"]
-                for d in health.get("TargetHealthDescriptions", [])
-                if d.get("TargetHealth", {}).get("State") != "draining"
-            )
+            if garn in known_targets:
+                state.targets[garn] = list(known_targets[garn])
+            else:
+                health = self.client.call("elbv2", "DescribeTargetHealth", TargetGroupArn=garn)
+                state.targets[garn] = sorted(
+                    d["Target"]["Id"]
+                    for d in health.get("TargetHealthDescriptions", [])
+                    if d.get("TargetHealth", {}).get("State") != "draining"
+                )
             if targets_only or not attributes:
+                continue
+            if garn in known_attrs:
+                state.group_attributes[garn] = dict(known_attrs[garn])
                 continue
             gattrs = self.client.call("elbv2", "DescribeTargetGroupAttributes", TargetGroupArn=garn)
             state.group_attributes[garn] = {
                 a["Key"]: a["Value"] for a in gattrs.get("Attributes", [])
             }
+        if targets_only or state.duplicates:
+            return
+        self.cache.put(
+            NLB_ENTRY,
+            name,
+            fingerprint(state.desc),
+            {
+                "listeners": list(state.listeners),
+                "attributes": dict(state.attributes),
+                "targets": dict(state.targets),
+                "group_attributes": dict(state.group_attributes),
+            },
+            fresh=fresh,
+        )
 
 
 def _attach_tags(state: NLBState, all_tags: Mapping[str, dict[str, str]]) -> None:

@@ -8,9 +8,10 @@ what it did not list) and finds duplicate NLBs and target groups a stopped run l
 filtered DescribeInstances, one DescribeSecurityGroups filtered to the cluster VPC, and,
 when discovery is needed, one DescribeSubnets, DescribeRouteTables. Per existing balancer
 that is still wanted: DescribeLoadBalancerAttributes and DescribeLoadBalancerPolicies (the
-API has no batch form). Nothing is described without a filter but the paged listings of a
-pass over several Services (and, in NLBSecurityGroupMode Managed, the ELBv2 listing that
-tells who still uses the shared backend group).
+API has no batch form), unless the provider's detail cache (cache.py) has them. Nothing
+is described without a filter but the paged listings of a pass over several Services
+(and, in NLBSecurityGroupMode Managed, the ELBv2 listing that tells who still uses the
+shared backend group).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from lbctl.provider import Observed
 from providers.aws import annotations as A
 from providers.aws import clb, nlb, nlb_observe
 from providers.aws import tags as tagging
+from providers.aws.cache import CLB as CLB_ENTRY
+from providers.aws.cache import NLB as NLB_ENTRY
+from providers.aws.cache import DetailCache, fingerprint
 from providers.aws.client import AWSClient, AWSError
 from providers.aws.config import AWSConfig
 from providers.aws.instances import instance_id
@@ -58,15 +62,20 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 
 class Observer:
-    def __init__(self, client: AWSClient, config: AWSConfig) -> None:
+    def __init__(
+        self, client: AWSClient, config: AWSConfig, cache: DetailCache | None = None
+    ) -> None:
         self.client = client
         self.config = config
+        # per-balancer details kept by the provider across observes (cache.py); a fresh
+        # one (the CLI's) reads everything
+        self.cache = cache if cache is not None else DetailCache()
         self.facts = Facts()
         self._users: dict[str, set[str]] | None = None
         # balancers deleted in this sync: they keep no shared resource alive
         self.leaving: frozenset[str] = frozenset()
         self.targets_only = False
-        self.nlbs = NLBReader(client, config.cluster_id)
+        self.nlbs = NLBReader(client, config.cluster_id, self.cache)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -159,6 +168,7 @@ class Observer:
         self.leaving = frozenset(names[v.key] for v in views if not wanted[v.key])
         facts: Facts = observed.facts
         elbs, found, swept = self._find(views, names, wanted)
+        self._begin_cache(views, names, wanted, elbs, found)
         elb_tags = {n: swept.tags[n] for n in elbs if n in swept.tags}
         elb_tags |= self.balancer_tags([n for n in elbs if n not in elb_tags])
         by_name = {names[v.key]: wanted[v.key] for v in views}
@@ -210,6 +220,32 @@ class Observer:
             )
             self._nlb(observed, view, names[view.key], wanted[view.key], parsed.get(view.key), nlbs)
         return observed
+
+    def _begin_cache(
+        self,
+        views: Sequence[ServiceView],
+        names: Mapping[str, str],
+        wanted: Mapping[str, bool],
+        elbs: Mapping[str, dict[str, Any]],
+        found: Mapping[str, list[dict[str, Any]]],
+    ) -> None:
+        """Tell the detail cache which wanted balancers this observe has, as described now
+        (a balancer no longer there, or being deleted, loses its entry)."""
+        present: dict[tuple[str, str], str] = {}
+        for view in views:
+            lb = names[view.key]
+            if not wanted[view.key]:
+                self.cache.invalidate(lb)
+                continue
+            if lb in elbs:
+                present[(CLB_ENTRY, lb)] = fingerprint(elbs[lb])
+            else:
+                self.cache.forget(CLB_ENTRY, lb)
+            if len(found.get(lb, [])) == 1:
+                present[(NLB_ENTRY, lb)] = fingerprint(found[lb][0])
+            elif not found.get(lb):
+                self.cache.forget(NLB_ENTRY, lb)
+        self.cache.begin(present, refresh=not self.targets_only)
 
     def _find(
         self, views: Sequence[ServiceView], names: Mapping[str, str], wanted: Mapping[str, bool]
@@ -436,16 +472,24 @@ class Observer:
 
     def _elb_parts(self, key: str, desc: Mapping[str, Any]) -> list[Resource]:
         lb = desc["LoadBalancerName"]
-        attrs = self.client.call("elb", "DescribeLoadBalancerAttributes", LoadBalancerName=lb)
-        # The description names the balancer's policies: read them only when there are any.
-        names = desc.get("Policies", {}).get("OtherPolicies", [])
-        policies = (
-            self.client.call(
-                "elb", "DescribeLoadBalancerPolicies", LoadBalancerName=lb, PolicyNames=names
+        fp = fingerprint(desc)
+        cached = self.cache.get(CLB_ENTRY, lb, fp)
+        if cached is not None:
+            attrs, policies = cached["attributes"], cached["policies"]
+        else:
+            attrs = self.client.call("elb", "DescribeLoadBalancerAttributes", LoadBalancerName=lb)
+            # The description names the balancer's policies: read them only when there are.
+            names = desc.get("Policies", {}).get("OtherPolicies", [])
+            policies = (
+                self.client.call(
+                    "elb", "DescribeLoadBalancerPolicies", LoadBalancerName=lb, PolicyNames=names
+                )
+                if names
+                else {}
             )
-            if names
-            else {}
-        )
+            self.cache.put(
+                CLB_ENTRY, lb, fp, {"attributes": attrs, "policies": policies}, fresh=True
+            )
         hc = desc.get("HealthCheck", {})
         parts = [
             Resource(

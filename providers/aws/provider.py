@@ -15,6 +15,7 @@ from lbctl.provider import Observed, ProviderConfig
 from providers.aws import annotations as A
 from providers.aws import clb, nlb, subnets
 from providers.aws import config as aws_config
+from providers.aws.cache import DetailCache
 from providers.aws.instances import matches_labels, target_instance_ids
 from providers.aws.observe import Facts, Observer, require_vpc
 
@@ -34,13 +35,25 @@ class AWSProvider:
 
     registration_kinds = frozenset({clb.INSTANCES, nlb.TARGETS})
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, *, detail_refresh: int | None = None) -> None:
         self.counter: CallCounter = config.counter
         self.offline = config.offline
         self._cluster_flag = config.cluster_id
         self._cloud_config = config.cloud_config
         self._config: aws_config.AWSConfig | None = None
         self._client: Any = None
+        self._detail_refresh = detail_refresh
+        self._cache: DetailCache | None = None
+
+    @property
+    def cache(self) -> DetailCache:
+        """Per-balancer details kept across this provider's observes (cache.py)."""
+        if self._cache is None:
+            refresh = self._detail_refresh
+            if refresh is None:
+                refresh = self.config.detail_refresh
+            self._cache = DetailCache(refresh)
+        return self._cache
 
     @property
     def config(self) -> aws_config.AWSConfig:
@@ -99,7 +112,7 @@ class AWSProvider:
             return Observed(facts=Facts(vpc_id=self.config.vpc))
         names = {v.key: self.load_balancer_name(v) for v in views}
         targets_only = kinds is not None and kinds <= self.registration_kinds
-        observed = Observer(self.client, self.config).observe(
+        observed = Observer(self.client, self.config, self.cache).observe(
             views, nodes, names, wanted, parsed, targets_only=targets_only
         )
         observed.kinds = kinds
@@ -207,7 +220,11 @@ class AWSProvider:
     def apply(self, plan: ServicePlan, observed: Observed) -> list[Ingress]:
         from providers.aws.apply import Applier  # boto3 only when online
 
-        return Applier(self.client, self.counter).apply(plan, observed)
+        try:
+            return Applier(self.client, self.counter).apply(plan, observed)
+        finally:
+            if plan.changes:  # whatever was written, even in part, is read fresh next
+                self.cache.invalidate(plan.load_balancer_name)
 
 
 def registrations(
