@@ -13,6 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lbctl.calls import CallCounter
+from lbctl.provider import Provider, ProviderConfig, load_provider
 from tests.lbctl_runner import Lbctl as Lbctl  # the runner, re-exported for the tests
 from tests.lbctl_runner import Result as Result
 
@@ -95,6 +97,14 @@ def uid_of(svc: dict[str, Any]) -> str:
 
 
 # --- running lbctl: tests/lbctl_runner.py (Lbctl, Result) -------------------------------
+
+
+def aws_provider(lbctl: Lbctl, counter: CallCounter | None = None) -> Provider:
+    """The AWS provider as the CLI runs it on the sandbox (for tests that drive the flow)."""
+    config = ProviderConfig(
+        cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config, counter=counter or CallCounter()
+    )
+    return load_provider("aws", config)
 
 
 # --- reading AWS back -------------------------------------------------------------------

@@ -15,14 +15,13 @@ import pytest
 
 from lbctl import flow
 from lbctl.model import NodeView, ServiceView
-from lbctl.provider import ProviderConfig, load_provider
 from lbctl.sandbox.aws import SeededCluster
 from tests.aws.helpers import (
-    CLUSTER_ID,
     CLUSTER_TAG,
     SERVICE_NAME_TAG,
     Lbctl,
     ann,
+    aws_provider,
     lb_name,
     ports,
     service,
@@ -111,9 +110,7 @@ def test_concurrent_deletes_of_two_nlbs_leave_no_mtu_entry(
     two = service("two", annotations=NLB, port_list=ports(("p", 80, 30102)))
     lbctl.apply_ok(one, two)
     assert ("0.0.0.0/0", MTU) in nlb_rules(boto, aws_cluster)
-    provider = load_provider(
-        "aws", ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config)
-    )
+    provider = aws_provider(lbctl)
     nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes]
     planned = [
         flow.plan_services(provider, [ServiceView.from_dict(s)], nodes, deleting=True)
@@ -135,9 +132,7 @@ def test_concurrent_creates_of_two_nlbs_both_get_their_rules(
     that one on) and must still write its own client rules."""
     one = service("one", annotations=NLB, port_list=ports(("p", 80, 30101)))
     two = service("two", annotations=NLB, port_list=ports(("p", 80, 30102)))
-    provider = load_provider(
-        "aws", ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config)
-    )
+    provider = aws_provider(lbctl)
     nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes]
     planned = [flow.plan_services(provider, [ServiceView.from_dict(s)], nodes) for s in (one, two)]
     for each in planned:

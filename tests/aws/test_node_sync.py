@@ -7,9 +7,8 @@ from typing import Any
 from lbctl import flow
 from lbctl.calls import CallCounter
 from lbctl.model import NodeView, ServiceView
-from lbctl.provider import ProviderConfig, load_provider
 from lbctl.sandbox.aws import SeededCluster
-from tests.aws.helpers import CLUSTER_ID, Lbctl, ann, lb_name, ports, service, uid_of
+from tests.aws.helpers import Lbctl, ann, aws_provider, lb_name, ports, service, uid_of
 
 
 def test_a_node_change_touches_only_registrations(
@@ -22,10 +21,7 @@ def test_a_node_change_touches_only_registrations(
     ]
     lbctl.apply_ok(*services)
     counter = CallCounter()
-    provider = load_provider(
-        "aws",
-        ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config, counter=counter),
-    )
+    provider = aws_provider(lbctl, counter)
     views = [ServiceView.from_dict(s) for s in services]
     nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes[:2]]  # one node gone
 
@@ -78,10 +74,7 @@ def test_node_sync_reads_the_listeners_of_an_nlb_whose_change_is_not_applied_yet
     lbctl.apply_ok(svc)
     changed = service("n1", annotations={ann("type"): "nlb"}, port_list=ports(("p", 80, 30104)))
     counter = CallCounter()
-    provider = load_provider(
-        "aws",
-        ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config, counter=counter),
-    )
+    provider = aws_provider(lbctl, counter)
     nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes[:2]]
     observed = provider.observe(
         [ServiceView.from_dict(changed)],

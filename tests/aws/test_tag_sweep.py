@@ -22,6 +22,7 @@ from tests.aws.helpers import (
     SERVICE_NAME_TAG,
     Lbctl,
     ann,
+    aws_provider,
     lb_name,
     service,
     uid_of,
@@ -204,10 +205,7 @@ def test_batched_deletes_sweep_once(lbctl: Lbctl, boto: Any, aws_cluster: Seeded
     services = [service(f"s{i}", annotations=NLB if i % 2 else {}) for i in range(4)]
     lbctl.apply_ok(*services)
     counter = CallCounter()
-    provider = load_provider(
-        "aws",
-        ProviderConfig(cluster_id=CLUSTER_ID, cloud_config=lbctl.cloud_config, counter=counter),
-    )
+    provider = aws_provider(lbctl, counter)
     views = [ServiceView.from_dict(s) for s in services]
     nodes = [NodeView.from_dict(n) for n in aws_cluster.nodes]
     planned = flow.plan_services(provider, views, nodes, deleting=True)
