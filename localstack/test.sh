@@ -50,7 +50,7 @@ fi
 
 cd "$root"
 # A licence without ELB shows here, as one message instead of a hundred failed tests.
-"$python" -m lbctl.sandbox.aws check --endpoint "$endpoint" ||
+"$python" -m lbctl.sandbox.aws_external check --endpoint "$endpoint" ||
     fail "LocalStack at $endpoint does not serve every API the suite needs (above)"
 
 # Did the READY hook seed? If not, say so; `seed --if-missing` below seeds from the host.
@@ -70,7 +70,7 @@ if failed:
     )
 PY
 # The files lbctl needs for the seeded cluster, for use by hand with LOCALSTACK_KEEP=1.
-"$python" -m lbctl.sandbox.aws seed --endpoint "$endpoint" --if-missing --out "$here/.sandbox"
+"$python" -m lbctl.sandbox.aws_external seed --endpoint "$endpoint" --if-missing --out "$here/.sandbox"
 
 # One process: the tests share this one LocalStack and reset it before each test.
 LBCTL_AWS_ENDPOINT="$endpoint" "$python" -m pytest -q -n 0 tests/aws "$@"

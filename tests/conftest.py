@@ -6,7 +6,7 @@ method is patched.
 
 With ``LBCTL_AWS_ENDPOINT`` set (``make test-localstack``, localstack/README.md) no moto
 server is started: the tests use the emulator at that URL, reset it the way it allows
-(``lbctl.sandbox.aws.connect``) and must then run in one process (``-n 0``).
+(``lbctl.sandbox.aws_external.connect``) and must then run in one process (``-n 0``).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from lbctl.sandbox.aws import (
     MotoServer,
     SeededCluster,
     boto_client,
-    connect,
     sandbox_environment,
     seed_cluster,
     start_moto,
     write_sandbox_files,
 )
+from lbctl.sandbox.aws_external import connect
 
 
 def _external_endpoint() -> str:

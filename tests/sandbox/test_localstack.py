@@ -28,13 +28,15 @@ from lbctl.sandbox.aws import (
     MotoServer,
     SeededCluster,
     boto_client,
+    seed_cluster,
+    start_moto,
+)
+from lbctl.sandbox.aws_external import (
     check_services,
     connect,
     endpoint_kind,
     find_cluster,
     main,
-    seed_cluster,
-    start_moto,
     wipe_region,
 )
 
@@ -107,7 +109,7 @@ def test_hook_and_runner_are_executable_bash_that_run_the_shared_seeding() -> No
         assert script.read_text(encoding="utf-8").startswith("#!")
         subprocess.run(["bash", "-n", str(script)], check=True)
     hook = HOOK.read_text(encoding="utf-8")
-    assert "-m lbctl.sandbox.aws seed" in hook and "--if-missing" in hook
+    assert "-m lbctl.sandbox.aws_external seed" in hook and "--if-missing" in hook
     runner = RUNNER.read_text(encoding="utf-8")
     assert "compose.yaml" in runner and "up --detach --wait" in runner
     assert f'{ENDPOINT_VARIABLE}="$endpoint"' in runner and "-n 0 tests/aws" in runner

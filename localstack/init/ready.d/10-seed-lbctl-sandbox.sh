@@ -3,7 +3,7 @@
 # cluster, public and private subnets with the kubernetes.io/role/(internal-)elb tags, the
 # internet gateway and public route table, the node security group, node instances and a
 # self-signed ACM certificate - with the code that seeds the moto sandbox:
-# `python -m lbctl.sandbox.aws seed` (lbctl/sandbox/aws.py, mounted at /opt/lbctl by
+# `python -m lbctl.sandbox.aws_external seed` (lbctl/sandbox/aws.py, mounted at /opt/lbctl by
 # compose.yaml). --if-missing: a restart with persisted state does not seed twice.
 #
 # The LBCTL_SEED_* variables exist for tests/sandbox/test_localstack.py, which runs this
@@ -17,8 +17,8 @@ if [ ! -x "$python" ]; then
     python="$(command -v python3)"
 fi
 
-if [ ! -f "$source_dir/lbctl/sandbox/aws.py" ]; then
-    echo "lbctl seed hook: $source_dir/lbctl/sandbox/aws.py is missing (compose.yaml mounts ../lbctl there)" >&2
+if [ ! -f "$source_dir/lbctl/sandbox/aws_external.py" ]; then
+    echo "lbctl seed hook: $source_dir/lbctl/sandbox/aws_external.py is missing (compose.yaml mounts ../lbctl there)" >&2
     exit 1
 fi
 if ! "$python" -c 'import boto3, cryptography, yaml' 2>/dev/null; then
@@ -27,7 +27,7 @@ if ! "$python" -c 'import boto3, cryptography, yaml' 2>/dev/null; then
 fi
 
 export PYTHONPATH="$source_dir${PYTHONPATH:+:$PYTHONPATH}"
-exec "$python" -m lbctl.sandbox.aws seed \
+exec "$python" -m lbctl.sandbox.aws_external seed \
     --endpoint "$endpoint" \
     --region "${LBCTL_SEED_REGION:-us-east-1}" \
     --cluster-id "${LBCTL_SEED_CLUSTER_ID:-sandbox}" \
