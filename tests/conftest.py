@@ -31,6 +31,7 @@ from lbctl.sandbox.aws import (
     write_sandbox_files,
 )
 from lbctl.sandbox.aws_external import connect
+from tests.aws.helpers import Cloud, Lbctl
 
 
 def _external_endpoint() -> str:
@@ -119,3 +120,18 @@ class BotoClients:
 def boto(moto_server: MotoServer, aws_cluster: SeededCluster) -> BotoClients:
     """``.ec2`` / ``.elb`` / ``.elbv2`` (and ``.acm`` / ``.iam``) clients for ``aws_cluster``."""
     return BotoClients(endpoint=moto_server.endpoint, region=aws_cluster.region)
+
+
+# The AWS suites' lbctl runner and cloud reader (tests/aws, tests/property); tests/gce's
+# conftest gives its own under the same names.
+@pytest.fixture
+def lbctl(tmp_path: Path, sandbox_files: dict[str, Path]) -> Lbctl:
+    """Runs lbctl against the seeded sandbox (nodes file and cloud-config)."""
+    work = tmp_path / "manifests"
+    work.mkdir()
+    return Lbctl(work, sandbox_files["nodes"], sandbox_files["cloud-config"])
+
+
+@pytest.fixture
+def cloud(boto: Any, aws_cluster: SeededCluster) -> Cloud:
+    return Cloud(ec2=boto.ec2, elb=boto.elb, vpc_id=aws_cluster.vpc_id)

@@ -25,19 +25,6 @@ from lbctl.sandbox.aws import (
 from tests.aws.helpers import Cloud, Lbctl
 
 
-@pytest.fixture
-def lbctl(tmp_path: Path, sandbox_files: dict[str, Path]) -> Lbctl:
-    """Runs lbctl against the seeded sandbox (nodes file and cloud-config)."""
-    work = tmp_path / "manifests"
-    work.mkdir()
-    return Lbctl(work, sandbox_files["nodes"], sandbox_files["cloud-config"])
-
-
-@pytest.fixture
-def cloud(boto: Any, aws_cluster: SeededCluster) -> Cloud:
-    return Cloud(ec2=boto.ec2, elb=boto.elb, vpc_id=aws_cluster.vpc_id)
-
-
 def _self_signed(common_name: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])

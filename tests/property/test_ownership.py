@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,18 +65,6 @@ def _long_lived_objects_out_of_gc(moto_server: MotoServer) -> Iterator[None]:
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()
-
-
-@pytest.fixture
-def lbctl(tmp_path: Path, sandbox_files: dict[str, Path]) -> Lbctl:
-    work = tmp_path / "manifests"
-    work.mkdir()
-    return Lbctl(work, sandbox_files["nodes"], sandbox_files["cloud-config"])
-
-
-@pytest.fixture
-def cloud(boto: Any, aws_cluster: SeededCluster) -> Cloud:
-    return Cloud(ec2=boto.ec2, elb=boto.elb, vpc_id=aws_cluster.vpc_id)
 
 
 # --- full descriptions -----------------------------------------------------------------------
